@@ -34,7 +34,7 @@ import attrs
 from smscampaign._compat import StrEnum
 from smscampaign.domain._frozen import FrozenMap, freeze
 from smscampaign.domain._time import optional_aware, require_aware
-from smscampaign.errors import InvalidEvent, InvalidTransition
+from smscampaign.errors import ConfigurationError, InvalidEvent, InvalidTransition
 
 __all__ = [
     "ATTEMPT_STATUSES",
@@ -188,13 +188,17 @@ class RetryPolicy:
     """How temporary failures are retried.
 
     The default, three retries within 72 hours, is what seed 003 (Brevo)
-    documents for soft bounces. Each retry is also placed inside the
-    recipient's send window by the scheduler.
+    documents for soft bounces. Retry ``k`` is due ``backoff * multiplier**(k-1)``
+    after the previous attempt failed (1 h, 4 h, 16 h by default, so a handset
+    that is off for a day still gets a chance), is moved into the recipient's
+    next open send window by the scheduler, and is dropped when that falls
+    ``within`` or more after the first attempt, or past the campaign's end.
 
     Args:
         max_retries: Retries after the first attempt (0 disables retrying).
-        within: No retry starts later than this after the first attempt was queued.
-        backoff: The minimum wait before each retry; the n-th retry waits ``backoff * 2**(n-1)``.
+        within: No retry starts this long or longer after the first attempt.
+        backoff: The wait before the first retry.
+        multiplier: How much longer each further wait is.
     """
 
     max_retries: int = attrs.field(default=3, validator=attrs.validators.ge(0))
@@ -202,14 +206,19 @@ class RetryPolicy:
         default=timedelta(hours=72), validator=attrs.validators.gt(timedelta(0))
     )
     backoff: timedelta = attrs.field(
-        default=timedelta(minutes=30), validator=attrs.validators.ge(timedelta(0))
+        default=timedelta(hours=1), validator=attrs.validators.ge(timedelta(0))
     )
+    multiplier: int = attrs.field(default=4, validator=attrs.validators.ge(1))
 
     def delay_before(self, retry: int) -> timedelta:
-        """The minimum wait before retry number ``retry`` (1-based)."""
+        """The wait before retry number ``retry`` (1-based), after the previous failure.
+
+        Raises:
+            ConfigurationError: ``retry`` is less than 1.
+        """
         if retry < 1:
-            raise ValueError(f"retry numbers start at 1, got {retry}")
-        wait: timedelta = self.backoff * (2 ** (retry - 1))
+            raise ConfigurationError(f"retry numbers start at 1, got {retry}", value=retry)
+        wait: timedelta = self.backoff * (self.multiplier ** (retry - 1))
         return wait
 
 
@@ -285,6 +294,19 @@ class StatusEvent:
     )
     raw: FrozenMap[Any] = attrs.field(factory=FrozenMap, converter=freeze, eq=False, hash=False)
 
+    def __attrs_post_init__(self) -> None:
+        bounces = (DeliveryStatus.SOFT_BOUNCED, DeliveryStatus.HARD_BOUNCED)
+        if self.permanent is not None and self.status in bounces:
+            expected = (
+                DeliveryStatus.HARD_BOUNCED if self.permanent else DeliveryStatus.SOFT_BOUNCED
+            )
+            if self.status is not expected:
+                raise InvalidEvent(
+                    f"an event with permanent={self.permanent} must be {expected.value}, "
+                    f"not {self.status.value}; StatusEvent.failure() picks it for you",
+                    value=self,
+                )
+
     @classmethod
     def failure(
         cls,
@@ -327,7 +349,7 @@ class StatusEvent:
             self.status.value if self.status else "",
             self.provider_status,
             self.provider_code or "",
-            self.occurred_at.isoformat(),
+            _utc_iso(self.occurred_at),
             str(self.part or ""),
         )
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
@@ -714,9 +736,10 @@ class Send:
         if self.status not in (DeliveryStatus.SOFT_BOUNCED, DeliveryStatus.HARD_BOUNCED):
             return None
         for attempt in reversed(self.attempts):
-            if attempt.status is self.status or attempt.status is DeliveryStatus.SOFT_BOUNCED:
+            if attempt.status is self.status:
                 return attempt.reason
-        return None
+        last = self.last_attempt
+        return last.reason if last is not None else None
 
     @property
     def segments(self) -> int:

@@ -624,6 +624,128 @@ def sms_texts(
 
 # --- end segments -----------------------------------------------------------
 
+# --- scheduling (scheduling.py) ---------------------------------------------
+__all__ += ["send_windows", "throttles", "zone_names"]
+
+from collections.abc import Sequence as _SchSequence  # noqa: E402
+from datetime import date as _SchDate  # noqa: E402
+
+from hypothesis.errors import InvalidArgument as _SchInvalidArgument  # noqa: E402
+
+from smscampaign.scheduling import (  # noqa: E402
+    RateLimit as _SchRateLimit,
+)
+from smscampaign.scheduling import (  # noqa: E402
+    SendWindow as _SchSendWindow,
+)
+from smscampaign.scheduling import (  # noqa: E402
+    SendWindowZone as _SchSendWindowZone,
+)
+from smscampaign.scheduling import (  # noqa: E402
+    Throttle as _SchThrottle,
+)
+from smscampaign.scheduling import (  # noqa: E402
+    WeeklyInterval as _SchWeeklyInterval,
+)
+
+#: Zones with DST in both directions, no DST, half-hour offsets, and a
+#: southern-hemisphere summer; the first shrinks first.
+_SCH_ZONES = (
+    "America/New_York",
+    "Europe/Paris",
+    "America/Los_Angeles",
+    "America/Boise",
+    "America/Phoenix",
+    "Australia/Sydney",
+    "Asia/Kolkata",
+    "America/St_Johns",
+    "Pacific/Chatham",
+    "UTC",
+)
+
+
+def zone_names(*, zones: _SchSequence[str] | None = None) -> st.SearchStrategy[str]:
+    """IANA zone names, by default a fixed set covering DST quirks; shrinks to New York."""
+    choices = tuple(zones) if zones is not None else _SCH_ZONES
+    if not choices:
+        raise _SchInvalidArgument("zones must not be empty")
+    return st.sampled_from(choices)
+
+
+def send_windows(
+    *,
+    max_intervals: int = 4,
+    zone: str | None = None,
+    granularity_minutes: int = 15,
+) -> st.SearchStrategy[_SchSendWindow]:
+    """Send windows with up to ``max_intervals`` weekly intervals (midnight-crossing too).
+
+    Times fall on multiples of ``granularity_minutes``. Some windows exclude
+    dates in 2026-2027. ``zone`` fixes whose clock (``"campaign"`` or
+    ``"recipient"``). Shrinks towards a single Monday interval from midnight,
+    read on the campaign's clock, with no excluded dates.
+    """
+    if max_intervals < 1:
+        raise _SchInvalidArgument(f"max_intervals must be >= 1, got {max_intervals}")
+    if granularity_minutes < 1 or 1440 % granularity_minutes:
+        raise _SchInvalidArgument(
+            f"granularity_minutes must divide 1440, got {granularity_minutes}"
+        )
+    if zone is not None and zone not in ("campaign", "recipient"):
+        raise _SchInvalidArgument(f"zone must be 'campaign' or 'recipient', got {zone!r}")
+    steps = 1440 // granularity_minutes
+    step = granularity_minutes * 60
+
+    @st.composite
+    def interval(draw: st.DrawFn) -> _SchWeeklyInterval:
+        weekday = draw(st.integers(0, 6))
+        start = draw(st.integers(0, steps - 1))
+        length = draw(st.integers(1, steps - 1))
+        end = (start + length) % steps or steps
+        return _SchWeeklyInterval(weekday, start * step, end * step)
+
+    zones = (
+        st.just(_SchSendWindowZone(zone))
+        if zone is not None
+        else st.sampled_from(tuple(_SchSendWindowZone))
+    )
+    return st.builds(
+        _SchSendWindow,
+        intervals=st.lists(interval(), min_size=1, max_size=max_intervals),
+        excluded_dates=st.frozensets(
+            st.dates(_SchDate(2026, 1, 1), _SchDate(2027, 12, 31)), max_size=3
+        ),
+        zone=zones,
+    )
+
+
+def throttles(
+    *, max_per_second: int = 50, daily_cap: bool | None = None
+) -> st.SearchStrategy[_SchThrottle]:
+    """Throttles with a per-second, per-minute or per-hour pace and maybe a daily cap.
+
+    Shrinks towards ``1/s`` with no daily cap. ``daily_cap`` forces one
+    (True) or forbids it (False).
+    """
+    if max_per_second < 1:
+        raise _SchInvalidArgument(f"max_per_second must be >= 1, got {max_per_second}")
+    pace = st.one_of(
+        st.builds(_SchRateLimit, st.integers(1, max_per_second), st.just(1)),
+        st.builds(_SchRateLimit, st.integers(1, 60 * max_per_second), st.just(60)),
+        st.builds(_SchRateLimit, st.integers(1, 3600 * max_per_second), st.just(3600)),
+    )
+    cap = st.builds(_SchRateLimit, st.integers(1, 100_000), st.just(86_400))
+    if daily_cap is True:
+        caps = st.lists(cap, min_size=1, max_size=1)
+    elif daily_cap is False:
+        caps = st.just([])
+    else:
+        caps = st.lists(cap, max_size=1)
+    return st.builds(lambda p, c: _SchThrottle([p, *c]), pace, caps)
+
+
+# --- end scheduling -----------------------------------------------------------
+
 # --- contacts, campaigns, deliveries ----------------------------------------
 __all__ += [
     "attempts",
