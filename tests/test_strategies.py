@@ -8,20 +8,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
-from smscampaign import domain
 from smscampaign.testing import strategies as S
-from smscampaign.testing._hypothesis_hook import REGISTERED_TYPES
+from smscampaign.testing._hypothesis_hook import REGISTERED_TYPES, resolve
 
 
 class TestRegistration:
     """The ``hypothesis`` entry point registers a strategy for every domain type."""
 
     def test_hook_names_every_type_with_a_strategy(self) -> None:
-        assert {t.__name__ for t in S.type_strategies()} == set(REGISTERED_TYPES)
+        assert set(S.type_strategies()) == {resolve(name) for name in REGISTERED_TYPES}
 
     @pytest.mark.parametrize("name", REGISTERED_TYPES)
     def test_from_type_draws_the_type(self, name: str) -> None:
-        type_ = getattr(domain, name)
+        type_ = resolve(name)
 
         @settings(max_examples=10)
         @given(st.from_type(type_))
@@ -36,7 +35,7 @@ class TestValuesValidate:
 
     @pytest.mark.parametrize("name", REGISTERED_TYPES)
     def test_values_rebuild(self, name: str) -> None:
-        type_ = getattr(domain, name)
+        type_ = resolve(name)
         if not attrs.has(type_):
             pytest.skip(f"{name} is not an attrs class")
 

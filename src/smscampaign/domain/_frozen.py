@@ -27,6 +27,13 @@ class FrozenMap(Mapping[str, V]):
     def __getitem__(self, key: str) -> V:
         return self._data[key]
 
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value for ``key``, or ``default``."""
+        return self._data.get(key, default)
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._data)
 

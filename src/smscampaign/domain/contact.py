@@ -18,6 +18,7 @@ from smscampaign.errors import ConfigurationError, InvalidTransition
 
 __all__ = [
     "DEFAULT_ACCOUNT",
+    "STANDARD_FIELDS",
     "Consent",
     "Contact",
     "ContactStatus",

@@ -669,6 +669,13 @@ class Send:
     policy: RetryPolicy = attrs.field(factory=RetryPolicy)
     id: str = attrs.field(factory=_new_id)
     status: DeliveryStatus = attrs.field(init=False)
+    sent_on: datetime | None = attrs.field(init=False, eq=False)
+    """When the message first left us, over all attempts (seed 000 "Sent On")."""
+
+    @sent_on.default
+    def _sent_on_default(self) -> datetime | None:
+        times = [a.sent_on for a in self.attempts if a.sent_on is not None]
+        return min(times) if times else None
 
     @status.default
     def _status_default(self) -> DeliveryStatus:
@@ -717,12 +724,6 @@ class Send:
     def retries_used(self) -> int:
         """How many retries have been made (attempts beyond the first)."""
         return max(0, len(self.attempts) - 1)
-
-    @property
-    def sent_on(self) -> datetime | None:
-        """When the message first left us, over all attempts (seed 000 "Sent On")."""
-        times = [a.sent_on for a in self.attempts if a.sent_on is not None]
-        return min(times) if times else None
 
     @property
     def delivered_at(self) -> datetime | None:

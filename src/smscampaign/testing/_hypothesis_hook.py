@@ -12,6 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 REGISTERED_TYPES = (
+    "smscampaign.providers.gateway:OutboundMessage",
+    "smscampaign.providers.gateway:SendReceipt",
+    "smscampaign.providers.gateway:WebhookRequest",
     "Attempt",
     "Campaign",
     "Contact",
@@ -30,11 +33,18 @@ REGISTERED_TYPES = (
 def _hypothesis_setup_hook() -> None:
     from hypothesis import strategies as st
 
-    from smscampaign import domain
-
     for name in REGISTERED_TYPES:
-        type_ = getattr(domain, name)
+        type_ = resolve(name)
         st.register_type_strategy(type_, st.deferred(_strategy_for(type_)))
+
+
+def resolve(name: str) -> type:
+    """The type ``name`` stands for: ``"module:Name"``, or a name in :mod:`smscampaign.domain`."""
+    import importlib
+
+    module, _, attr = name.rpartition(":")
+    found: type = getattr(importlib.import_module(module or "smscampaign.domain"), attr)
+    return found
 
 
 def _strategy_for(type_: type) -> Callable[[], Any]:

@@ -746,6 +746,268 @@ def throttles(
 
 # --- end scheduling -----------------------------------------------------------
 
+# --- eligibility (eligibility.py) ---
+__all__ += ["skip_reasons"]
+
+from smscampaign.eligibility import Reason as _EligibilityReason  # noqa: E402
+
+
+def skip_reasons(*, min_size: int = 1, max_size: int = 3) -> st.SearchStrategy[tuple[str, ...]]:
+    """Skip reasons as a SKIPPED send stores them: distinct eligibility reason values.
+
+    The values are :class:`smscampaign.eligibility.Reason` values in the order
+    the default rules report them. Shrinks towards one reason, ``"inactive"``.
+
+    Args:
+        min_size: The fewest reasons (at least 1: a skipped send needs one).
+        max_size: The most reasons.
+
+    Returns:
+        A strategy for tuples of lower_snake reason values.
+
+    Raises:
+        InvalidArgument: ``min_size`` is below 1 or above ``max_size``.
+    """
+    if min_size < 1 or max_size < min_size:
+        raise _InvalidArgument(
+            f"need 1 <= min_size <= max_size, got min_size={min_size}, max_size={max_size}"
+        )
+    order = list(_EligibilityReason)
+    drawn = st.lists(st.sampled_from(order), min_size=min_size, max_size=max_size, unique=True)
+    return drawn.map(lambda reasons: tuple(r.value for r in sorted(reasons, key=order.index)))
+
+
+# --- end eligibility ---
+
+# --- gateways (providers/gateway.py) ---
+__all__ += ["outbound_messages", "send_receipts", "webhook_requests"]
+
+from collections.abc import Sequence as _GwSequence  # noqa: E402
+from datetime import datetime as _GwDatetime  # noqa: E402
+from datetime import timedelta as _GwTimedelta  # noqa: E402
+from datetime import timezone as _GwTimezone  # noqa: E402
+from decimal import Decimal as _GwDecimal  # noqa: E402
+
+from hypothesis.errors import InvalidArgument as _GwInvalidArgument  # noqa: E402
+
+from smscampaign.domain.delivery import DeliveryStatus as _GwStatus  # noqa: E402
+from smscampaign.domain.phone import PhoneNumber as _GwPhoneNumber  # noqa: E402
+from smscampaign.providers.gateway import (  # noqa: E402
+    RECEIPT_STATUSES,
+    OutboundMessage,
+    SendReceipt,
+    WebhookRequest,
+)
+from smscampaign.providers.simulated import ERROR_CODES as _GW_ERROR_CODES  # noqa: E402
+from smscampaign.providers.simulated import SimulatedGateway as _GwSimulated  # noqa: E402
+
+_GW_START = _GwDatetime(2026, 3, 2, 9, 0, tzinfo=_GwTimezone.utc)
+_GW_SENDERS = ("+12125550100", "36123", "MyBrand")
+_GW_PROVIDERS = ("simulated", "twilio", "vonage", "plivo")
+_GW_RECEIPT_ORDER = (_GwStatus.SENDING, _GwStatus.QUEUED, _GwStatus.SENT)
+_GW_WORDS = ("sent", "delivered", "undelivered", "failed")
+_GW_KINDS = ("status", "inbound")
+_GW_HEX = "0123456789abcdef"
+
+
+def _gw_times() -> st.SearchStrategy[_GwDatetime]:
+    # Whole seconds over about a month from 2026-03-02 09:00 UTC; shrinks towards that instant.
+    return st.integers(0, 30 * 86_400).map(lambda s: _GW_START + _GwTimedelta(seconds=s))
+
+
+def _gw_choices(
+    name: str, values: _GwSequence[str] | None, default: tuple[str, ...]
+) -> tuple[str, ...]:
+    if values is None:
+        return default
+    if (
+        isinstance(values, str)
+        or not values
+        or not all(isinstance(v, str) and v.strip() for v in values)
+    ):
+        raise _GwInvalidArgument(f"{name} must be a non-empty sequence of non-empty strings")
+    return tuple(values)
+
+
+@st.composite
+def _outbound_message(
+    draw: st.DrawFn,
+    to: st.SearchStrategy[_GwPhoneNumber | str],
+    senders: tuple[str, ...],
+    bodies: st.SearchStrategy[str],
+    valid_until: bool,
+) -> OutboundMessage:
+    deadline = draw(st.none() | _gw_times()) if valid_until else None
+    return OutboundMessage(
+        to=draw(to),
+        sender=draw(st.sampled_from(senders)),
+        body=draw(bodies),
+        idempotency_key=draw(st.text(_GW_HEX, min_size=1, max_size=32)),
+        valid_until=deadline,
+        status_callback_url=draw(st.none() | st.just("https://app.example/hooks/sms")),
+        metadata=draw(
+            st.dictionaries(st.sampled_from(("campaign", "step", "tag")), st.text(max_size=8))
+        ),
+    )
+
+
+def outbound_messages(
+    *,
+    to: st.SearchStrategy[_GwPhoneNumber | str] | None = None,
+    senders: _GwSequence[str] | None = None,
+    bodies: st.SearchStrategy[str] | None = None,
+    valid_until: bool = True,
+) -> st.SearchStrategy[OutboundMessage]:
+    """Messages ready to hand to a gateway.
+
+    Shrinks towards a message to what ``to`` shrinks towards (a US number by
+    default), from the first sender, with what ``bodies`` shrinks towards (an
+    empty body by default), idempotency key ``"0"``, no ``valid_until``, no
+    callback URL and no metadata.
+
+    Args:
+        to: The recipients; :func:`phone_numbers` by default.
+        senders: Senders to draw from (a long code, a short code and an
+            alphanumeric id by default).
+        bodies: The texts; :func:`sms_texts` by default.
+        valid_until: Whether messages may carry a deadline (aware, in March 2026).
+
+    Returns:
+        A strategy for :class:`~smscampaign.providers.gateway.OutboundMessage`.
+
+    Raises:
+        InvalidArgument: ``senders`` is empty or holds an empty string.
+    """
+    return _outbound_message(
+        to if to is not None else phone_numbers(),
+        _gw_choices("senders", senders, _GW_SENDERS),
+        bodies if bodies is not None else sms_texts(),
+        bool(valid_until),
+    )
+
+
+@st.composite
+def _send_receipt(
+    draw: st.DrawFn, providers: tuple[str, ...], statuses: tuple[_GwStatus, ...]
+) -> SendReceipt:
+    message_id = "SM" + draw(st.text(_GW_HEX, min_size=32, max_size=32))
+    parts = draw(st.integers(1, 4))
+    per_part = parts > 1 and draw(st.booleans())
+    price = draw(st.none() | st.integers(1, 10_000).map(lambda n: _GwDecimal(n) / 10_000))
+    return SendReceipt(
+        provider=draw(st.sampled_from(providers)),
+        provider_message_id=message_id,
+        accepted_at=draw(_gw_times()),
+        status=draw(st.sampled_from(statuses)),
+        part_ids=(message_id, *(f"{message_id}-{n}" for n in range(2, parts + 1)))
+        if per_part
+        else (),
+        segments=draw(st.none() | st.just(parts)),
+        price=price,
+        currency="USD" if price is not None else None,
+        raw={"sid": message_id},
+    )
+
+
+def send_receipts(
+    *,
+    providers: _GwSequence[str] | None = None,
+    statuses: _GwSequence[_GwStatus] | None = None,
+) -> st.SearchStrategy[SendReceipt]:
+    """Receipts a gateway may return from ``send``, single- and multipart.
+
+    Shrinks towards a ``SENDING`` receipt from the first provider, at
+    2026-03-02 09:00 UTC, with an all-zero id, one part, no segment count and
+    no price.
+
+    Args:
+        providers: Provider slugs to draw from; four by default.
+        statuses: Receipt statuses to draw from, a subset of
+            :data:`~smscampaign.providers.gateway.RECEIPT_STATUSES`.
+
+    Returns:
+        A strategy for :class:`~smscampaign.providers.gateway.SendReceipt`.
+
+    Raises:
+        InvalidArgument: ``providers`` is empty, or ``statuses`` is empty or
+            holds a status a receipt cannot report.
+    """
+    pool: tuple[_GwStatus, ...] = _GW_RECEIPT_ORDER if statuses is None else tuple(statuses)
+    if not pool or not set(pool) <= RECEIPT_STATUSES:
+        allowed = sorted(s.value for s in RECEIPT_STATUSES)
+        raise _GwInvalidArgument(
+            f"statuses must be a non-empty subset of {allowed}, got {statuses!r}"
+        )
+    return _send_receipt(_gw_choices("providers", providers, _GW_PROVIDERS), pool)
+
+
+@st.composite
+def _webhook_request(
+    draw: st.DrawFn, gateway: _GwSimulated, kinds: tuple[str, ...]
+) -> WebhookRequest:
+    kind = draw(st.sampled_from(kinds))
+    at = draw(_gw_times())
+    if kind == "inbound":
+        sender = draw(phone_numbers())
+        return gateway.inbound_request(sender.e164, draw(reply_texts()), at=at)
+    word = draw(st.sampled_from(_GW_WORDS))
+    failed = word in ("undelivered", "failed")
+    code = draw(st.sampled_from(sorted(_GW_ERROR_CODES))) if failed else None
+    parts = draw(st.integers(1, 3))
+    part = draw(st.none() | st.integers(1, parts)) if parts > 1 else None
+    return gateway.status_request(
+        "SM" + draw(st.text(_GW_HEX, min_size=32, max_size=32)),
+        word,
+        occurred_at=at,
+        error_code=code,
+        part=part,
+        parts=parts if part else None,
+        segments=parts,
+    )
+
+
+def webhook_requests(
+    *,
+    gateway: _GwSimulated | None = None,
+    kinds: _GwSequence[str] | None = None,
+) -> st.SearchStrategy[WebhookRequest]:
+    """Signed callbacks in the simulated provider's format, status and inbound.
+
+    Every request verifies with ``gateway`` and parses: status callbacks with
+    :meth:`~smscampaign.providers.simulated.SimulatedGateway.parse_status`
+    (sent, delivered and failures with a code from its table, sometimes per
+    part), inbound ones with ``parse_inbound`` (bodies from
+    :func:`reply_texts`). Shrinks towards a ``sent`` status callback for an
+    all-zero message id at 2026-03-02 09:00 UTC.
+
+    Args:
+        gateway: The simulator whose secret and URLs to use; a default
+            :class:`~smscampaign.providers.simulated.SimulatedGateway` otherwise.
+        kinds: ``"status"``, ``"inbound"`` or both (the default).
+
+    Returns:
+        A strategy for :class:`~smscampaign.providers.gateway.WebhookRequest`.
+
+    Raises:
+        InvalidArgument: ``kinds`` is empty or names another kind.
+    """
+    chosen = _gw_choices("kinds", kinds, _GW_KINDS)
+    if not set(chosen) <= set(_GW_KINDS):
+        raise _GwInvalidArgument(f"kinds must be 'status' and/or 'inbound', got {kinds!r}")
+    return _webhook_request(gateway if gateway is not None else _GwSimulated(), chosen)
+
+
+def _gateway_type_strategies() -> list[tuple[type, st.SearchStrategy[object]]]:
+    """The gateway value types and their strategies, for ``type_strategies()``."""
+    return [
+        (OutboundMessage, outbound_messages()),
+        (SendReceipt, send_receipts()),
+        (WebhookRequest, webhook_requests()),
+    ]
+
+
+# --- end gateways ---
+
 # --- contacts, campaigns, deliveries ----------------------------------------
 __all__ += [
     "attempts",
@@ -1225,6 +1487,7 @@ def type_strategies() -> dict[type, st.SearchStrategy[object]]:
         [
             *_phone_type_strategies(),
             *_reply_type_strategies(),
+            *_gateway_type_strategies(),
             *_domain_type_strategies(),
         ]
     )
