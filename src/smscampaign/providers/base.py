@@ -1,0 +1,353 @@
+"""The ports adapters plug into: the Storage and Gateway protocols.
+
+Nothing in the core imports an adapter; the runner, the importer and the
+reports talk to these protocols only. The in-memory adapter
+(:class:`smscampaign.providers.memory.InMemoryStorage`) is the reference every
+other adapter is compared to by :mod:`smscampaign.testing.contracts`.
+"""
+
+from __future__ import annotations
+
+# --- storage ------------------------------------------------------------------
+# Owned by the storage work (providers/memory.py, providers/sqlite.py). The
+# Gateway protocol lives in its own section below.
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime, timedelta
+from typing import Protocol, runtime_checkable
+
+import attrs
+
+from smscampaign.domain.campaign import Campaign
+from smscampaign.domain.contact import DEFAULT_ACCOUNT, Contact, Recipient, Suppression
+from smscampaign.domain.delivery import DeliveryStatus, Send, StatusEvent
+from smscampaign.domain.replies import InboundMessage
+from smscampaign.errors import ConfigurationError
+
+__all__ = [
+    "DEFAULT_LEASE",
+    "RECIPIENT_GROUPS",
+    "SEND_GROUPS",
+    "EventOutcome",
+    "Storage",
+    "SuppressionRemoval",
+    "check_claim",
+    "check_groups",
+    "send_reason",
+]
+
+DEFAULT_LEASE = timedelta(minutes=5)
+"""How long a claimed send stays reserved for its worker unless saved first."""
+
+SEND_GROUPS: frozenset[str] = frozenset({"step", "status", "reason", "list"})
+"""The fields :meth:`Storage.count_sends` may group by."""
+
+RECIPIENT_GROUPS: frozenset[str] = frozenset({"status", "response", "list"})
+"""The fields :meth:`Storage.count_recipients` may group by."""
+
+
+def check_groups(by: Sequence[str], allowed: frozenset[str]) -> tuple[str, ...]:
+    """Return ``by`` as a tuple after checking every name is one of ``allowed``.
+
+    Raises:
+        ConfigurationError: A name is not allowed, or ``by`` is a single string.
+    """
+    if isinstance(by, str):
+        raise ConfigurationError(f"by must be a sequence of names, not the string {by!r}", value=by)
+    unknown = [name for name in by if name not in allowed]
+    if unknown:
+        raise ConfigurationError(
+            f"cannot group by {unknown}; choose from {sorted(allowed)}", value=unknown
+        )
+    return tuple(by)
+
+
+def check_claim(limit: int, lease: timedelta) -> None:
+    """Check the arguments of :meth:`Storage.claim_due_sends`.
+
+    Raises:
+        ConfigurationError: ``limit`` is negative or ``lease`` is not positive.
+    """
+    if limit < 0:
+        raise ConfigurationError(f"limit must not be negative, got {limit}", value=limit)
+    if lease <= timedelta(0):
+        raise ConfigurationError(f"lease must be positive, got {lease}", value=lease)
+
+
+def send_reason(send: Send) -> str:
+    """The reason a send is counted under: its failure reason, first skip reason, or ``""``."""
+    if send.status is DeliveryStatus.SKIPPED:
+        return send.skip_reasons[0]
+    reason = send.failure_reason
+    return reason.value if reason is not None else ""
+
+
+@attrs.frozen(kw_only=True)
+class SuppressionRemoval:
+    """The log entry of one number taken off an account's suppression list.
+
+    Removing a suppression is an explicit act; every removal is kept so an
+    operator can answer "who let this number through again, and why?".
+
+    Args:
+        suppression: The entry that was removed, as it was.
+        at: When it was removed (aware).
+        by: Who removed it (an operator, ``"opt_in"`` for a START reply...).
+        reason: Why, in words.
+    """
+
+    suppression: Suppression
+    at: datetime
+    by: str
+    reason: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class EventOutcome:
+    """What :meth:`Storage.record_events` did with a batch of provider events.
+
+    Args:
+        stored: Events new to the log (each is stored once, by its ``dedup_key``).
+        duplicates: Events already in the log: neither stored nor applied again.
+        parked: New events for a provider message id no attempt has yet; they
+            are applied when an attempt gets that id (:meth:`Storage.save_sends`).
+        sends: The sends the new events changed, as now stored, in the order
+            they were first touched.
+    """
+
+    stored: int = 0
+    duplicates: int = 0
+    parked: int = 0
+    sends: tuple[Send, ...] = ()
+
+
+@runtime_checkable
+class Storage(Protocol):
+    """Where campaigns, recipients, sends and events are kept.
+
+    **Unit of work.** ``with storage.transaction():`` groups calls: everything
+    inside commits together when the block ends, or not at all when it raises.
+    A call made outside any block is its own unit. A nested ``transaction()``
+    is a savepoint: an exception leaving the inner block undoes only what the
+    inner block did (and propagates); the outer block decides the rest. A
+    transaction belongs to the thread that opened it.
+
+    **Accounts.** Contacts and the suppression list are scoped by account
+    (default :data:`~smscampaign.domain.contact.DEFAULT_ACCOUNT`); a number
+    suppressed in one account is not suppressed in another. Campaign, send and
+    provider ids are global.
+
+    **Streaming.** Every ``iter_*`` method yields lazily in bounded batches;
+    none loads a whole campaign. Consume an iterator before starting writes
+    that change what it reads.
+
+    **Errors.** Adapters raise :class:`~smscampaign.errors.StorageError`
+    subclasses (``NotFound``, ``AlreadyExists``, ``SchemaError``) with the
+    driver's error chained as ``__cause__``.
+    """
+
+    # -- unit of work ----------------------------------------------------------
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """Open a unit of work (a savepoint when one is already open)."""
+        ...
+
+    # -- contacts --------------------------------------------------------------
+
+    def save_contacts(self, contacts: Iterable[Contact]) -> int:
+        """Insert or replace contacts, keyed by (account, id); returns how many."""
+        ...
+
+    def get_contact(self, contact_id: str, *, account: str = DEFAULT_ACCOUNT) -> Contact:
+        """The contact with that id. Raises NotFound."""
+        ...
+
+    def find_contacts(
+        self, e164s: Iterable[str], *, account: str = DEFAULT_ACCOUNT
+    ) -> dict[str, Contact]:
+        """Contacts by E.164 number; for a number several contacts share, the first saved."""
+        ...
+
+    # -- suppression list ------------------------------------------------------
+
+    def suppress(self, suppression: Suppression) -> bool:
+        """Put a number on its account's list; False when it was there already (kept as is)."""
+        ...
+
+    def unsuppress(
+        self, e164: str, *, account: str = DEFAULT_ACCOUNT, at: datetime, by: str, reason: str = ""
+    ) -> SuppressionRemoval | None:
+        """Take a number off the list, logging the act; None when it was not on it."""
+        ...
+
+    def get_suppression(self, e164: str, *, account: str = DEFAULT_ACCOUNT) -> Suppression | None:
+        """The list entry for a number, or None when it is not suppressed."""
+        ...
+
+    def find_suppressions(
+        self, e164s: Iterable[str], *, account: str = DEFAULT_ACCOUNT
+    ) -> dict[str, Suppression]:
+        """The list entries for several numbers at once (absent numbers are left out)."""
+        ...
+
+    def iter_suppressions(self, *, account: str = DEFAULT_ACCOUNT) -> Iterator[Suppression]:
+        """Every entry of an account's list, by number."""
+        ...
+
+    def iter_suppression_removals(
+        self, *, account: str = DEFAULT_ACCOUNT
+    ) -> Iterator[SuppressionRemoval]:
+        """The log of removals, oldest first."""
+        ...
+
+    # -- campaigns -------------------------------------------------------------
+
+    def add_campaign(self, campaign: Campaign) -> None:
+        """Store a new campaign. Raises AlreadyExists."""
+        ...
+
+    def save_campaign(self, campaign: Campaign) -> None:
+        """Replace a stored campaign (state, timeline, settings). Raises NotFound."""
+        ...
+
+    def get_campaign(self, campaign_id: str) -> Campaign:
+        """The campaign with that id, with its timeline. Raises NotFound."""
+        ...
+
+    def iter_campaigns(self, *, account: str | None = None) -> Iterator[Campaign]:
+        """Campaigns (of one account, or all), by id."""
+        ...
+
+    # -- recipients ------------------------------------------------------------
+
+    def add_recipients(self, recipients: Iterable[Recipient]) -> int:
+        """Add recipients to their campaigns; returns how many were new.
+
+        A recipient already in its campaign is left unchanged (not counted);
+        its contact is inserted when the account has none with that id, and
+        left unchanged otherwise (use :meth:`save_contacts` to change it). The
+        order of addition is kept: it decides which recipient of a number is
+        "earlier". A recipient's ``sends`` are ignored; save them with
+        :meth:`save_sends`. Raises NotFound for an unknown campaign.
+        """
+        ...
+
+    def update_recipients(self, recipients: Iterable[Recipient]) -> int:
+        """Save status, response, list name and fields of existing recipients. Raises NotFound."""
+        ...
+
+    def get_recipient(self, campaign_id: str, contact_id: str) -> Recipient:
+        """One recipient with its current contact and its sends. Raises NotFound."""
+        ...
+
+    def iter_recipients(self, campaign_id: str, *, with_sends: bool = True) -> Iterator[Recipient]:
+        """A campaign's recipients in the order they were added, streamed."""
+        ...
+
+    # -- sends -----------------------------------------------------------------
+
+    def save_sends(self, sends: Iterable[Send]) -> list[Send]:
+        """Insert or replace sends; returns them as stored.
+
+        Saving a send releases any claim on it. When one of its attempts has
+        a provider message id with parked events, they are applied now and the
+        returned send includes them.
+        """
+        ...
+
+    def get_send(self, send_id: str) -> Send:
+        """The send with that id. Raises NotFound."""
+        ...
+
+    def find_send(self, provider: str, provider_message_id: str) -> Send | None:
+        """The send one of whose attempts has that provider message id."""
+        ...
+
+    def iter_sends(
+        self,
+        campaign_id: str,
+        *,
+        step_id: str | None = None,
+        recipient_id: str | None = None,
+    ) -> Iterator[Send]:
+        """A campaign's sends (of one step and/or recipient), oldest first, streamed."""
+        ...
+
+    def claim_due_sends(
+        self, worker: str, now: datetime, limit: int, *, lease: timedelta = DEFAULT_LEASE
+    ) -> list[Send]:
+        """Atomically reserve up to ``limit`` due sends for one worker.
+
+        Due: QUEUED, ``due_at`` unset or not after ``now``, in an IN_PROGRESS
+        campaign, and not claimed by a worker whose lease is still running.
+        Each due send goes to exactly one caller, however many workers claim
+        at once. The claim lasts ``lease`` or until the send is saved. Oldest
+        due first.
+        """
+        ...
+
+    # -- provider events -------------------------------------------------------
+
+    def record_events(self, events: Iterable[StatusEvent]) -> EventOutcome:
+        """Append events to the log and apply each new one to its attempt.
+
+        The same event (by ``dedup_key``) twice is stored once and applied
+        once. An event for a provider message id no attempt has yet is kept
+        and applied when an attempt gets the id.
+        """
+        ...
+
+    def iter_events(
+        self, *, provider: str | None = None, provider_message_id: str | None = None
+    ) -> Iterator[StatusEvent]:
+        """The raw event log, in arrival order (for rebuilding state)."""
+        ...
+
+    def iter_parked_events(self) -> Iterator[StatusEvent]:
+        """Events still waiting for an attempt with their provider message id."""
+        ...
+
+    # -- inbound messages ------------------------------------------------------
+
+    def record_inbound(self, message: InboundMessage) -> bool:
+        """Store a reply; False when the same (provider, id) was stored already."""
+        ...
+
+    def iter_inbound(self, *, account: str | None = None) -> Iterator[InboundMessage]:
+        """Stored replies (of one account, or all), in arrival order."""
+        ...
+
+    # -- aggregates ------------------------------------------------------------
+
+    def count_sends(
+        self, campaign_id: str, *, by: Sequence[str] = ("step", "status")
+    ) -> dict[tuple[str, ...], int]:
+        """Count a campaign's sends grouped by fields of :data:`SEND_GROUPS`.
+
+        ``reason`` is the failure reason of a bounced send, the first skip
+        reason of a skipped one, and ``""`` otherwise; ``list`` is the
+        recipient's list name. Keys are tuples of values in ``by`` order.
+        """
+        ...
+
+    def count_recipients(
+        self, campaign_id: str, *, by: Sequence[str] = ("status",)
+    ) -> dict[tuple[str, ...], int]:
+        """Count a campaign's recipients grouped by fields of :data:`RECIPIENT_GROUPS`."""
+        ...
+
+
+# --- end storage --------------------------------------------------------------
+
+
+# --- gateway ------------------------------------------------------------------
+# The Gateway protocol and its value types are defined in providers/gateway.py
+# and re-exported here, so both ports are importable from one module.
+from smscampaign.providers.gateway import (  # noqa: E402
+    Gateway,
+    OutboundMessage,
+    SendReceipt,
+    WebhookRequest,
+)
+
+__all__ += ["Gateway", "OutboundMessage", "SendReceipt", "WebhookRequest"]

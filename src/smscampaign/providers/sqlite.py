@@ -1,0 +1,1460 @@
+"""SQLiteStorage: the embedded default Storage, one file, no server.
+
+The database runs in WAL mode (readers never wait for the writer, and a
+process killed inside a unit of work leaves the file as it was before it),
+with foreign keys on, a busy timeout, ``synchronous=NORMAL`` and a
+``schema_version`` table that forward migrations advance one version at a
+time. Every statement is parameterized. Each thread gets its own connection,
+so one storage object may be shared by threads; other processes open their
+own :class:`SQLiteStorage` on the same path.
+
+Domain objects are kept as JSON documents beside the columns that queries
+filter, group and sort on; times are stored as fixed-width UTC ISO-8601
+strings (``2025-06-25T13:00:00.000000+00:00``), which sort like the instants
+they name. Serialization lives here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from os import PathLike
+from typing import Any, TypeVar
+
+import attrs
+
+from smscampaign.domain._frozen import FrozenMap
+from smscampaign.domain.campaign import (
+    Campaign,
+    CampaignOptions,
+    Step,
+    TimelineEntry,
+)
+from smscampaign.domain.contact import (
+    DEFAULT_ACCOUNT,
+    Contact,
+    Recipient,
+    Suppression,
+)
+from smscampaign.domain.delivery import (
+    Attempt,
+    DeliveryStatus,
+    Evidence,
+    FailureReason,
+    RetryPolicy,
+    Send,
+    StatusEvent,
+)
+from smscampaign.domain.phone import PhoneNumber
+from smscampaign.domain.replies import InboundMessage
+from smscampaign.errors import AlreadyExists, NotFound, SchemaError, StorageError
+from smscampaign.providers.base import (
+    DEFAULT_LEASE,
+    RECIPIENT_GROUPS,
+    SEND_GROUPS,
+    EventOutcome,
+    SuppressionRemoval,
+    check_claim,
+    check_groups,
+    send_reason,
+)
+
+__all__ = ["SCHEMA_VERSION", "SQLiteStorage"]
+
+T = TypeVar("T")
+
+_UTC = timezone.utc
+_BATCH = 500  # rows per keyset page and per IN (...) list (SQLite allows 32766 params)
+
+# Forward migrations: version N is reached by running MIGRATIONS[N - 1] on version N - 1.
+# Never edit a released migration; append a new one.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE contacts (
+            pk INTEGER PRIMARY KEY,
+            account TEXT NOT NULL,
+            id TEXT NOT NULL,
+            e164 TEXT NOT NULL,
+            region TEXT,
+            kind TEXT NOT NULL,
+            verified INTEGER NOT NULL,
+            zones TEXT NOT NULL,
+            first_name TEXT NOT NULL,
+            last_name TEXT NOT NULL,
+            email TEXT NOT NULL,
+            fields TEXT NOT NULL,
+            consent TEXT NOT NULL,
+            time_zone TEXT,
+            UNIQUE (account, id)
+        )""",
+        """CREATE TABLE suppressions (
+            account TEXT NOT NULL,
+            e164 TEXT NOT NULL,
+            cause TEXT NOT NULL,
+            at TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            campaign_id TEXT,
+            by TEXT NOT NULL,
+            PRIMARY KEY (account, e164)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE suppression_removals (
+            pk INTEGER PRIMARY KEY,
+            account TEXT NOT NULL,
+            e164 TEXT NOT NULL,
+            cause TEXT NOT NULL,
+            suppressed_at TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            campaign_id TEXT,
+            suppressed_by TEXT NOT NULL,
+            removed_at TEXT NOT NULL,
+            removed_by TEXT NOT NULL,
+            reason TEXT NOT NULL
+        )""",
+        """CREATE TABLE campaigns (
+            id TEXT PRIMARY KEY,
+            account TEXT NOT NULL,
+            state TEXT NOT NULL,
+            data TEXT NOT NULL
+        )""",
+        """CREATE TABLE recipients (
+            pk INTEGER PRIMARY KEY,
+            campaign_id TEXT NOT NULL REFERENCES campaigns (id),
+            contact_pk INTEGER NOT NULL REFERENCES contacts (pk),
+            contact_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            response TEXT NOT NULL,
+            list_name TEXT NOT NULL,
+            fields TEXT NOT NULL,
+            UNIQUE (campaign_id, contact_id)
+        )""",
+        """CREATE TABLE sends (
+            pk INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            campaign_id TEXT NOT NULL,
+            recipient_id TEXT NOT NULL,
+            step_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            due_at TEXT,
+            sent_on TEXT,
+            claimed_by TEXT,
+            claim_until TEXT,
+            data TEXT NOT NULL,
+            FOREIGN KEY (campaign_id, recipient_id) REFERENCES recipients (campaign_id, contact_id)
+        )""",
+        """CREATE TABLE send_messages (
+            provider TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            send_pk INTEGER NOT NULL REFERENCES sends (pk) ON DELETE CASCADE,
+            PRIMARY KEY (provider, message_id)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE events (
+            pk INTEGER PRIMARY KEY,
+            dedup_key TEXT NOT NULL UNIQUE,
+            provider TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            parked INTEGER NOT NULL,
+            data TEXT NOT NULL
+        )""",
+        """CREATE TABLE inbound (
+            pk INTEGER PRIMARY KEY,
+            provider TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            account TEXT NOT NULL,
+            data TEXT NOT NULL,
+            UNIQUE (provider, message_id)
+        )""",
+    ),
+    (
+        # Indexes for every query the runner and the reports make.
+        "CREATE INDEX contacts_by_number ON contacts (account, e164)",
+        "CREATE INDEX recipients_by_contact ON recipients (contact_pk)",
+        "CREATE INDEX sends_by_recipient ON sends (campaign_id, recipient_id)",
+        "CREATE INDEX sends_by_step ON sends (campaign_id, step_id, status)",
+        "CREATE INDEX sends_due ON sends (coalesce(due_at, created_at), id) "
+        "WHERE status = 'queued'",
+        "CREATE INDEX send_messages_by_send ON send_messages (send_pk)",
+        "CREATE INDEX events_by_message ON events (provider, message_id)",
+        "CREATE INDEX events_parked ON events (message_id) WHERE parked = 1",
+        "CREATE INDEX inbound_by_account ON inbound (account)",
+        "CREATE INDEX campaigns_by_account ON campaigns (account)",
+    ),
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+"""The schema version this library writes."""
+
+
+# --- serialization ---------------------------------------------------------------
+
+
+def _ts(moment: datetime) -> str:
+    return moment.astimezone(_UTC).isoformat(timespec="microseconds")
+
+
+def _ots(moment: datetime | None) -> str | None:
+    return None if moment is None else _ts(moment)
+
+
+def _dt(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _odt(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def _td(delta: timedelta) -> list[int]:
+    return [delta.days, delta.seconds, delta.microseconds]
+
+
+def _otd(parts: Sequence[int]) -> timedelta:
+    return timedelta(days=parts[0], seconds=parts[1], microseconds=parts[2])
+
+
+def _json(value: Any) -> str:
+    return _ENCODER.encode(value)
+
+
+def _fields_json(fields: Mapping[str, str]) -> str:
+    return _ENCODER.encode(dict(fields)) if fields else "{}"
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, FrozenMap):
+        return dict(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, tuple | frozenset | set):
+        return list(value)
+    raise TypeError(f"cannot store {type(value).__name__} {value!r} as JSON")
+
+
+# One encoder, built once: json.dumps() with options builds a new one per call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_json_default)
+
+
+def _policy_doc(policy: RetryPolicy) -> list[Any]:
+    return [policy.max_retries, _td(policy.within), _td(policy.backoff)]
+
+
+def _policy(doc: Sequence[Any]) -> RetryPolicy:
+    return RetryPolicy(max_retries=doc[0], within=_otd(doc[1]), backoff=_otd(doc[2]))
+
+
+_DEFAULT_POLICY_DOC = _policy_doc(RetryPolicy())
+
+
+def _attempt_doc(a: Attempt) -> dict[str, Any]:
+    doc: dict[str, Any] = {"n": a.number, "to": a.to, "q": _ts(a.queued_at)}
+    for key, value in (
+        ("p", a.provider),
+        ("id", a.provider_message_id),
+        ("r", a.reason.value if a.reason else None),
+        ("pc", a.provider_code),
+        ("pt", a.provider_text),
+        ("sub", _ots(a.submitted_at)),
+        ("snt", _ots(a.sent_at)),
+        ("dlv", _ots(a.delivered_at)),
+        ("fld", _ots(a.failed_at)),
+        ("seg", a.segments),
+        ("pr", None if a.price is None else str(a.price)),
+        ("pts", a.parts),
+    ):
+        if value is not None:
+            doc[key] = value
+    if a.status.value != "queued":
+        doc["s"] = a.status.value
+    if a.provider_status:
+        doc["ps"] = a.provider_status
+    if a.evidence:
+        doc["ev"] = {k: list(v) for k, v in a.evidence.items()}
+    return doc
+
+
+def _attempt(doc: Mapping[str, Any]) -> Attempt:
+    ev = doc.get("ev")
+    return Attempt(
+        number=doc["n"],
+        to=doc["to"],
+        queued_at=_dt(doc["q"]),
+        provider=doc.get("p"),
+        provider_message_id=doc.get("id"),
+        status=DeliveryStatus(doc.get("s", "queued")),
+        reason=FailureReason(doc["r"]) if "r" in doc else None,
+        provider_status=doc.get("ps", ""),
+        provider_code=doc.get("pc"),
+        provider_text=doc.get("pt"),
+        submitted_at=_odt(doc.get("sub")),
+        sent_at=_odt(doc.get("snt")),
+        delivered_at=_odt(doc.get("dlv")),
+        failed_at=_odt(doc.get("fld")),
+        segments=doc.get("seg"),
+        price=doc.get("pr"),
+        parts=doc.get("pts"),
+        # The domain's generic ``freeze`` converter leaves mypy an unbound TypeVar here.
+        evidence=_evidence_map(ev),  # type: ignore[arg-type]
+    )
+
+
+def _evidence_map(doc: Mapping[str, Sequence[Any]] | None) -> FrozenMap[Evidence]:
+    if not doc:
+        return FrozenMap()
+    return FrozenMap({k: tuple(v) for k, v in doc.items()})
+
+
+def _send_doc(s: Send) -> str:
+    doc: dict[str, Any] = {
+        "c": s.campaign_id,
+        "r": s.recipient_id,
+        "st": s.step_id,
+        "to": s.to,
+        "at": _ts(s.created_at),
+        "id": s.id,
+    }
+    if s.body:
+        doc["b"] = s.body
+    if s.attempts:
+        doc["a"] = [_attempt_doc(a) for a in s.attempts]
+    if s.skip_reasons:
+        doc["sk"] = list(s.skip_reasons)
+    for key, value in (
+        ("cx", _ots(s.canceled_at)),
+        ("gu", _ots(s.gave_up_at)),
+        ("due", _ots(s.due_at)),
+    ):
+        if value is not None:
+            doc[key] = value
+    policy = _policy_doc(s.policy)
+    if policy != _DEFAULT_POLICY_DOC:
+        doc["pol"] = policy
+    return _json(doc)
+
+
+def _send(text: str) -> Send:
+    doc = json.loads(text)
+    return Send(
+        campaign_id=doc["c"],
+        recipient_id=doc["r"],
+        step_id=doc["st"],
+        to=doc["to"],
+        created_at=_dt(doc["at"]),
+        body=doc.get("b", ""),
+        attempts=tuple(_attempt(a) for a in doc.get("a", ())),
+        skip_reasons=tuple(doc.get("sk", ())),
+        canceled_at=_odt(doc.get("cx")),
+        gave_up_at=_odt(doc.get("gu")),
+        due_at=_odt(doc.get("due")),
+        policy=_policy(doc["pol"]) if "pol" in doc else RetryPolicy(),
+        id=doc["id"],
+    )
+
+
+def _event_doc(e: StatusEvent) -> str:
+    return _json(
+        {
+            "p": e.provider,
+            "id": e.provider_message_id,
+            "s": e.status.value if e.status else None,
+            "at": _ts(e.occurred_at),
+            "r": e.reason.value if e.reason else None,
+            "perm": e.permanent,
+            "ps": e.provider_status,
+            "pc": e.provider_code,
+            "pt": e.provider_text,
+            "seg": e.segments,
+            "pr": None if e.price is None else str(e.price),
+            "part": e.part,
+            "parts": e.parts,
+            "raw": e.raw,
+        }
+    )
+
+
+def _event(text: str) -> StatusEvent:
+    doc = json.loads(text)
+    return StatusEvent(
+        provider=doc["p"],
+        provider_message_id=doc["id"],
+        status=doc["s"],
+        occurred_at=_dt(doc["at"]),
+        reason=doc["r"],
+        permanent=doc["perm"],
+        provider_status=doc["ps"],
+        provider_code=doc["pc"],
+        provider_text=doc["pt"],
+        segments=doc["seg"],
+        price=doc["pr"],
+        part=doc["part"],
+        parts=doc["parts"],
+        raw=doc["raw"],
+    )
+
+
+def _inbound_doc(m: InboundMessage) -> str:
+    return _json(
+        {
+            "p": m.provider,
+            "id": m.provider_message_id,
+            "from": m.sender.e164,
+            "fv": m.sender.verified,
+            "to": m.recipient,
+            "b": m.body,
+            "at": _ts(m.received_at),
+            "raw": m.raw,
+            "acc": m.account,
+        }
+    )
+
+
+def _inbound(text: str) -> InboundMessage:
+    doc = json.loads(text)
+    return InboundMessage(
+        provider=doc["p"],
+        provider_message_id=doc["id"],
+        sender=PhoneNumber.from_e164(doc["from"], verified=doc["fv"]),
+        recipient=doc["to"],
+        body=doc["b"],
+        received_at=_dt(doc["at"]),
+        raw=doc["raw"],
+        account=doc["acc"],
+    )
+
+
+def _campaign_doc(c: Campaign) -> str:
+    options: dict[str, Any] = {}
+    for field in attrs.fields(CampaignOptions):
+        value = getattr(c.options, field.name)
+        options[field.name] = _policy_doc(value) if isinstance(value, RetryPolicy) else value
+    return _json(
+        {
+            "id": c.id,
+            "name": c.name,
+            "steps": [[s.id, s.kind.value, s.body.text, _td(s.delay)] for s in c.steps],
+            "sender": c.sender,
+            "tz": c.time_zone,
+            "window": c.send_window,
+            "throttle": c.throttle,
+            "starts": _ots(c.starts_at),
+            "ends": _ots(c.ends_at),
+            "options": options,
+            "state": c.state.value,
+            "timeline": [
+                [_ts(t.at), t.action.value, t.cause, t.state.value, t.detail] for t in c.timeline
+            ],
+            "account": c.account,
+        }
+    )
+
+
+def _campaign(text: str) -> Campaign:
+    doc = json.loads(text)
+    options: dict[str, Any] = {
+        name: _policy(value) if name == "retry" else value for name, value in doc["options"].items()
+    }
+    return Campaign(
+        id=doc["id"],
+        name=doc["name"],
+        steps=tuple(Step(id=i, kind=k, body=b, delay=_otd(d)) for i, k, b, d in doc["steps"]),
+        sender=doc["sender"],
+        time_zone=doc["tz"],
+        send_window=doc["window"],
+        throttle=doc["throttle"],
+        starts_at=_odt(doc["starts"]),
+        ends_at=_odt(doc["ends"]),
+        options=CampaignOptions(**options),
+        state=doc["state"],
+        timeline=tuple(
+            TimelineEntry(at=_dt(at), action=a, cause=c, state=s, detail=d)
+            for at, a, c, s, d in doc["timeline"]
+        ),
+        account=doc["account"],
+    )
+
+
+_CONTACT_COLUMNS = (
+    "c.id, c.e164, c.region, c.kind, c.verified, c.zones, c.first_name, c.last_name, "
+    "c.email, c.fields, c.consent, c.time_zone, c.account"
+)
+
+
+def _contact_row(c: Contact) -> tuple[Any, ...]:
+    p = c.phone
+    return (
+        c.account,
+        c.id,
+        p.e164,
+        p.region,
+        p.kind.value,
+        int(p.verified),
+        "\n".join(p.time_zones) if p.time_zones else "",
+        c.first_name,
+        c.last_name,
+        c.email,
+        _fields_json(c.fields),
+        c.consent.value,
+        c.time_zone,
+    )
+
+
+def _contact(row: Sequence[Any]) -> Contact:
+    cid, e164, region, kind, verified, zones, first, last, email, fields, consent, tz, acc = row
+    phone = PhoneNumber(
+        e164,
+        region,
+        kind=kind,
+        verified=bool(verified),
+        time_zones=tuple(zones.split("\n")) if zones else (),
+    )
+    return Contact(
+        id=cid,
+        phone=phone,
+        first_name=first,
+        last_name=last,
+        email=email,
+        fields=FrozenMap(json.loads(fields)),
+        consent=consent,
+        time_zone=tz,
+        account=acc,
+    )
+
+
+def _suppression(row: Sequence[Any]) -> Suppression:
+    account, e164, cause, at, detail, campaign_id, by = row
+    return Suppression(
+        e164=e164,
+        cause=cause,
+        at=_dt(at),
+        account=account,
+        detail=detail,
+        campaign_id=campaign_id,
+        by=by,
+    )
+
+
+def _chunks(items: Sequence[T], size: int = _BATCH) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _marks(count: int) -> str:
+    return ",".join("?" * count)
+
+
+def _message_keys(send: Send) -> list[tuple[str, str]]:
+    return [
+        (a.provider or "", a.provider_message_id)
+        for a in send.attempts
+        if a.provider_message_id is not None
+    ]
+
+
+def _send_row(send: Send) -> tuple[Any, ...]:
+    return (
+        send.id,
+        send.campaign_id,
+        send.recipient_id,
+        send.step_id,
+        send.status.value,
+        send_reason(send),
+        _ts(send.created_at),
+        _ots(send.due_at),
+        _ots(send.sent_on),
+        _send_doc(send),
+    )
+
+
+# --- the adapter -------------------------------------------------------------------
+
+
+class _Local(threading.local):
+    connection: sqlite3.Connection | None = None
+    depth: int = 0
+
+
+class SQLiteStorage:
+    """The embedded default :class:`~smscampaign.providers.base.Storage`.
+
+    Args:
+        path: The database file (created when missing), or ``":memory:"``
+            for a private in-memory database (one connection, no WAL).
+        timeout: Seconds a writer waits for another writer before failing.
+
+    Raises:
+        SchemaError: The file's schema is newer than this library, or a
+            migration failed.
+        StorageError: The file cannot be opened as a database.
+    """
+
+    def __init__(self, path: str | PathLike[str], *, timeout: float = 30.0) -> None:
+        self.path = str(path)
+        self.timeout = timeout
+        self._local = _Local()
+        self._shared: sqlite3.Connection | None = None
+        if self.path == ":memory:":
+            self._shared = self._open()
+        self._migrate()
+
+    # -- connections -----------------------------------------------------------
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                self.path,
+                timeout=self.timeout,
+                isolation_level=None,  # we issue BEGIN/COMMIT/SAVEPOINT ourselves
+                check_same_thread=self.path != ":memory:",
+            )
+            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+            if self.path != ":memory:":
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA cache_size = -32000")  # 32 MB of pages per connection
+            conn.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open SQLite database {self.path!r}: {exc}") from exc
+        return conn
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        if self._shared is not None:
+            return self._shared
+        conn = self._local.connection
+        if conn is None:
+            conn = self._local.connection = self._open()
+        return conn
+
+    def close(self) -> None:
+        """Close this thread's connection (others close when their thread ends)."""
+        conn = self._shared or self._local.connection
+        if conn is not None:
+            conn.close()
+        self._local.connection = None
+        self._shared = None
+
+    def __enter__(self) -> SQLiteStorage:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _migrate(self) -> None:
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+                row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+                current = row[0] or 0
+                if current > SCHEMA_VERSION:
+                    raise SchemaError(
+                        f"{self.path!r} has schema version {current}, newer than the "
+                        f"{SCHEMA_VERSION} this smscampaign knows; upgrade smscampaign",
+                        value=current,
+                    )
+                for version in range(current + 1, SCHEMA_VERSION + 1):
+                    for statement in MIGRATIONS[version - 1]:
+                        conn.execute(statement)
+                    conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise SchemaError(f"cannot migrate {self.path!r}: {exc}", value=self.path) from exc
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of the open database."""
+        return int(self._conn.execute("SELECT max(version) FROM schema_version").fetchone()[0])
+
+    # -- unit of work ----------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Open a unit of work; a nested block is a savepoint.
+
+        The outermost block takes SQLite's write lock at once (``BEGIN
+        IMMEDIATE``), so two units never deadlock upgrading a read lock.
+
+        Raises:
+            StorageError: The database is locked longer than ``timeout``, or fails.
+        """
+        conn = self._conn
+        local = self._local
+        depth = local.depth
+        name = f"sp{depth}"
+        try:
+            conn.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT {name}")
+        except sqlite3.Error as exc:
+            raise _translate(exc, "begin a transaction") from exc
+        local.depth = depth + 1
+        try:
+            yield
+        except BaseException:
+            local.depth = depth
+            if depth == 0:
+                conn.execute("ROLLBACK")
+            else:
+                conn.execute(f"ROLLBACK TO {name}")
+                conn.execute(f"RELEASE {name}")
+            raise
+        local.depth = depth
+        try:
+            conn.execute("COMMIT" if depth == 0 else f"RELEASE {name}")
+        except sqlite3.Error as exc:
+            if depth == 0 and conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise _translate(exc, "commit") from exc
+
+    def _run(self, what: str, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` inside a unit of work, translating driver errors."""
+        with self.transaction():
+            try:
+                return fn(self._conn)
+            except sqlite3.Error as exc:
+                raise _translate(exc, what) from exc
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise _translate(exc, "read") from exc
+
+    # -- contacts --------------------------------------------------------------
+
+    def save_contacts(self, contacts: Iterable[Contact]) -> int:
+        """Insert or replace contacts, keyed by (account, id); returns how many."""
+
+        def write(conn: sqlite3.Connection) -> int:
+            count = 0
+            for batch in _batched(contacts, 5000):
+                conn.executemany(_UPSERT_CONTACT, [_contact_row(c) for c in batch])
+                count += len(batch)
+            return count
+
+        return self._run("save contacts", write)
+
+    def get_contact(self, contact_id: str, *, account: str = DEFAULT_ACCOUNT) -> Contact:
+        """The contact with that id.
+
+        Raises:
+            NotFound: The account has no contact with that id.
+        """
+        rows = self._read(
+            f"SELECT {_CONTACT_COLUMNS} FROM contacts c WHERE c.account = ? AND c.id = ?",
+            (account, contact_id),
+        )
+        if not rows:
+            raise NotFound(f"no contact {contact_id!r} in account {account!r}", value=contact_id)
+        return _contact(rows[0])
+
+    def find_contacts(
+        self, e164s: Iterable[str], *, account: str = DEFAULT_ACCOUNT
+    ) -> dict[str, Contact]:
+        """Contacts by E.164 number; for a shared number, the contact saved first."""
+        found: dict[str, Contact] = {}
+        numbers = list(dict.fromkeys(e164s))
+        for batch in _chunks(numbers):
+            rows = self._read(
+                f"SELECT {_CONTACT_COLUMNS}, c.pk FROM contacts c "
+                f"WHERE c.account = ? AND c.e164 IN ({_marks(len(batch))}) ORDER BY c.pk",
+                (account, *batch),
+            )
+            for row in rows:
+                found.setdefault(row[1], _contact(row[:-1]))
+        return found
+
+    # -- suppression list ------------------------------------------------------
+
+    def suppress(self, suppression: Suppression) -> bool:
+        """Put a number on its account's list; False when it was there already."""
+        s = suppression
+
+        def write(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO suppressions "
+                "(account, e164, cause, at, detail, campaign_id, by) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (s.account, s.e164, s.cause.value, _ts(s.at), s.detail, s.campaign_id, s.by),
+            )
+            return cursor.rowcount == 1
+
+        return self._run("suppress", write)
+
+    def unsuppress(
+        self, e164: str, *, account: str = DEFAULT_ACCOUNT, at: datetime, by: str, reason: str = ""
+    ) -> SuppressionRemoval | None:
+        """Take a number off the list, logging the act; None when it was not on it."""
+
+        def write(conn: sqlite3.Connection) -> SuppressionRemoval | None:
+            row = conn.execute(
+                "SELECT account, e164, cause, at, detail, campaign_id, by FROM suppressions "
+                "WHERE account = ? AND e164 = ?",
+                (account, e164),
+            ).fetchone()
+            if row is None:
+                return None
+            entry = _suppression(row)
+            removal = SuppressionRemoval(suppression=entry, at=at, by=by, reason=reason)
+            conn.execute("DELETE FROM suppressions WHERE account = ? AND e164 = ?", (account, e164))
+            conn.execute(
+                "INSERT INTO suppression_removals (account, e164, cause, suppressed_at, detail, "
+                "campaign_id, suppressed_by, removed_at, removed_by, reason) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (*row, _ts(at), by, reason),
+            )
+            return removal
+
+        return self._run("unsuppress", write)
+
+    def get_suppression(self, e164: str, *, account: str = DEFAULT_ACCOUNT) -> Suppression | None:
+        """The list entry for a number, or None."""
+        rows = self._read(
+            "SELECT account, e164, cause, at, detail, campaign_id, by FROM suppressions "
+            "WHERE account = ? AND e164 = ?",
+            (account, e164),
+        )
+        return _suppression(rows[0]) if rows else None
+
+    def find_suppressions(
+        self, e164s: Iterable[str], *, account: str = DEFAULT_ACCOUNT
+    ) -> dict[str, Suppression]:
+        """The list entries for several numbers at once, a page of numbers per query."""
+        found: dict[str, Suppression] = {}
+        numbers = list(dict.fromkeys(e164s))
+        for batch in _chunks(numbers):
+            for row in self._read(
+                "SELECT account, e164, cause, at, detail, campaign_id, by FROM suppressions "
+                f"WHERE account = ? AND e164 IN ({_marks(len(batch))})",
+                (account, *batch),
+            ):
+                found[row[1]] = _suppression(row)
+        return found
+
+    def iter_suppressions(self, *, account: str = DEFAULT_ACCOUNT) -> Iterator[Suppression]:
+        """Every entry of an account's list, by number."""
+        last = ""
+        while True:
+            rows = self._read(
+                "SELECT account, e164, cause, at, detail, campaign_id, by FROM suppressions "
+                "WHERE account = ? AND e164 > ? ORDER BY e164 LIMIT ?",
+                (account, last, _BATCH),
+            )
+            for row in rows:
+                yield _suppression(row)
+            if len(rows) < _BATCH:
+                return
+            last = rows[-1][1]
+
+    def iter_suppression_removals(
+        self, *, account: str = DEFAULT_ACCOUNT
+    ) -> Iterator[SuppressionRemoval]:
+        """The log of removals, oldest first."""
+        last = 0
+        while True:
+            rows = self._read(
+                "SELECT pk, account, e164, cause, suppressed_at, detail, campaign_id, "
+                "suppressed_by, removed_at, removed_by, reason FROM suppression_removals "
+                "WHERE account = ? AND pk > ? ORDER BY pk LIMIT ?",
+                (account, last, _BATCH),
+            )
+            for row in rows:
+                yield SuppressionRemoval(
+                    suppression=_suppression(row[1:8]), at=_dt(row[8]), by=row[9], reason=row[10]
+                )
+            if len(rows) < _BATCH:
+                return
+            last = rows[-1][0]
+
+    # -- campaigns -------------------------------------------------------------
+
+    def add_campaign(self, campaign: Campaign) -> None:
+        """Store a new campaign.
+
+        Raises:
+            AlreadyExists: A campaign has that id.
+        """
+
+        def write(conn: sqlite3.Connection) -> None:
+            try:
+                conn.execute(
+                    "INSERT INTO campaigns (id, account, state, data) VALUES (?, ?, ?, ?)",
+                    (campaign.id, campaign.account, campaign.state.value, _campaign_doc(campaign)),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise AlreadyExists(
+                    f"campaign {campaign.id!r} exists already", value=campaign.id
+                ) from exc
+
+        self._run("add a campaign", write)
+
+    def save_campaign(self, campaign: Campaign) -> None:
+        """Replace a stored campaign.
+
+        Raises:
+            NotFound: No campaign has that id.
+        """
+
+        def write(conn: sqlite3.Connection) -> None:
+            cursor = conn.execute(
+                "UPDATE campaigns SET account = ?, state = ?, data = ? WHERE id = ?",
+                (campaign.account, campaign.state.value, _campaign_doc(campaign), campaign.id),
+            )
+            if cursor.rowcount == 0:
+                raise NotFound(f"no campaign {campaign.id!r}", value=campaign.id)
+
+        self._run("save a campaign", write)
+
+    def get_campaign(self, campaign_id: str) -> Campaign:
+        """The campaign with that id.
+
+        Raises:
+            NotFound: No campaign has that id.
+        """
+        rows = self._read("SELECT data FROM campaigns WHERE id = ?", (campaign_id,))
+        if not rows:
+            raise NotFound(f"no campaign {campaign_id!r}", value=campaign_id)
+        return _campaign(rows[0][0])
+
+    def iter_campaigns(self, *, account: str | None = None) -> Iterator[Campaign]:
+        """Campaigns (of one account, or all), by id."""
+        last = ""
+        while True:
+            rows = self._read(
+                "SELECT id, data FROM campaigns WHERE (? IS NULL OR account = ?) AND id > ? "
+                "ORDER BY id LIMIT ?",
+                (account, account, last, _BATCH),
+            )
+            for row in rows:
+                yield _campaign(row[1])
+            if len(rows) < _BATCH:
+                return
+            last = rows[-1][0]
+
+    # -- recipients ------------------------------------------------------------
+
+    def add_recipients(self, recipients: Iterable[Recipient]) -> int:
+        """Add recipients to their campaigns; returns how many were new.
+
+        Raises:
+            NotFound: A recipient's campaign is not stored.
+        """
+
+        def write(conn: sqlite3.Connection) -> int:
+            added = 0
+            known: set[str] = set()
+            for batch in _batched(recipients, 5000):
+                for campaign_id in {r.campaign_id for r in batch} - known:
+                    if not conn.execute(
+                        "SELECT 1 FROM campaigns WHERE id = ?", (campaign_id,)
+                    ).fetchone():
+                        raise NotFound(f"no campaign {campaign_id!r}", value=campaign_id)
+                    known.add(campaign_id)
+                conn.executemany(_INSERT_CONTACT, [_contact_row(r.contact) for r in batch])
+                before = conn.total_changes
+                conn.executemany(
+                    _INSERT_RECIPIENT,
+                    [
+                        (
+                            r.campaign_id,
+                            r.contact.id,
+                            r.status.value,
+                            r.response.value,
+                            r.list_name,
+                            _fields_json(r.fields),
+                            r.contact.account,
+                            r.contact.id,
+                        )
+                        for r in batch
+                    ],
+                )
+                added += conn.total_changes - before
+            return added
+
+        return self._run("add recipients", write)
+
+    def update_recipients(self, recipients: Iterable[Recipient]) -> int:
+        """Save status, response, list name and fields of existing recipients.
+
+        Raises:
+            NotFound: A recipient is not stored.
+        """
+
+        def write(conn: sqlite3.Connection) -> int:
+            count = 0
+            for r in recipients:
+                cursor = conn.execute(
+                    "UPDATE recipients SET status = ?, response = ?, list_name = ?, fields = ? "
+                    "WHERE campaign_id = ? AND contact_id = ?",
+                    (
+                        r.status.value,
+                        r.response.value,
+                        r.list_name,
+                        _fields_json(r.fields),
+                        r.campaign_id,
+                        r.id,
+                    ),
+                )
+                if cursor.rowcount == 0:
+                    raise NotFound(
+                        f"no recipient {r.id!r} in campaign {r.campaign_id!r}", value=r.id
+                    )
+                count += 1
+            return count
+
+        return self._run("update recipients", write)
+
+    def get_recipient(self, campaign_id: str, contact_id: str) -> Recipient:
+        """One recipient with its current contact and its sends.
+
+        Raises:
+            NotFound: The campaign has no such recipient.
+        """
+        rows = self._read(
+            f"{_SELECT_RECIPIENTS} WHERE r.campaign_id = ? AND r.contact_id = ?",
+            (campaign_id, contact_id),
+        )
+        if not rows:
+            raise NotFound(
+                f"no recipient {contact_id!r} in campaign {campaign_id!r}", value=contact_id
+            )
+        return next(self._recipients(campaign_id, rows, True))
+
+    def iter_recipients(self, campaign_id: str, *, with_sends: bool = True) -> Iterator[Recipient]:
+        """A campaign's recipients in the order they were added, streamed in pages."""
+        last = 0
+        while True:
+            rows = self._read(
+                f"{_SELECT_RECIPIENTS} WHERE r.campaign_id = ? AND r.pk > ? ORDER BY r.pk LIMIT ?",
+                (campaign_id, last, _BATCH),
+            )
+            yield from self._recipients(campaign_id, rows, with_sends)
+            if len(rows) < _BATCH:
+                return
+            last = rows[-1][0]
+
+    def _recipients(
+        self, campaign_id: str, rows: list[Any], with_sends: bool
+    ) -> Iterator[Recipient]:
+        sends: dict[str, list[Send]] = {}
+        if with_sends and rows:
+            for (data,) in self._read(
+                "SELECT data FROM sends WHERE campaign_id = ? "
+                f"AND recipient_id IN ({_marks(len(rows))}) ORDER BY pk",
+                (campaign_id, *(row[1] for row in rows)),
+            ):
+                send = _send(data)
+                sends.setdefault(send.recipient_id, []).append(send)
+        for row in rows:
+            yield Recipient(
+                campaign_id=campaign_id,
+                contact=_contact(row[6:]),
+                status=row[2],
+                response=row[3],
+                list_name=row[4],
+                fields=FrozenMap(json.loads(row[5])),
+                sends=tuple(sends.get(row[1], ())),
+            )
+
+    # -- sends -----------------------------------------------------------------
+
+    def save_sends(self, sends: Iterable[Send]) -> list[Send]:
+        """Insert or replace sends; returns them as stored (parked events applied).
+
+        Raises:
+            NotFound: A send's recipient is not stored.
+        """
+
+        def write(conn: sqlite3.Connection) -> list[Send]:
+            saved: list[Send] = []
+            any_parked = conn.execute("SELECT 1 FROM events WHERE parked = 1 LIMIT 1").fetchone()
+            for batch in _batched(sends, 2000):
+                if any_parked:
+                    batch = [self._apply_parked(conn, s) for s in batch]
+                try:
+                    conn.executemany(_UPSERT_SEND, [_send_row(s) for s in batch])
+                except sqlite3.IntegrityError as exc:
+                    raise NotFound(
+                        f"a send's recipient is not stored ({exc})", value=batch
+                    ) from exc
+                # Re-index every saved send: one saved without an attempt it had
+                # before must stop answering for that attempt's message id.
+                self._index_messages(conn, batch)
+                saved.extend(batch)
+            return saved
+
+        return self._run("save sends", write)
+
+    def _index_messages(self, conn: sqlite3.Connection, sends: Sequence[Send]) -> None:
+        """Point each attempt's provider message id at its send (replacing old entries)."""
+        for chunk in _chunks([s.id for s in sends]):
+            conn.execute(
+                "DELETE FROM send_messages WHERE send_pk IN "
+                f"(SELECT pk FROM sends WHERE id IN ({_marks(len(chunk))}))",
+                chunk,
+            )
+        conn.executemany(
+            "INSERT OR REPLACE INTO send_messages (provider, message_id, send_pk) "
+            "SELECT ?, ?, pk FROM sends WHERE id = ?",
+            [(p, m, s.id) for s in sends for p, m in _message_keys(s)],
+        )
+
+    def _apply_parked(self, conn: sqlite3.Connection, send: Send) -> Send:
+        keys = _message_keys(send)
+        if not keys:
+            return send
+        for provider, message_id in keys:
+            rows = conn.execute(
+                "SELECT pk, provider, data FROM events WHERE parked = 1 AND message_id = ? "
+                "ORDER BY pk",
+                (message_id,),
+            ).fetchall()
+            applied = []
+            for pk, event_provider, data in rows:
+                if provider in ("", event_provider):
+                    send = send.apply(_event(data))
+                    applied.append((pk,))
+            conn.executemany("UPDATE events SET parked = 0 WHERE pk = ?", applied)
+        return send
+
+    def get_send(self, send_id: str) -> Send:
+        """The send with that id.
+
+        Raises:
+            NotFound: No send has that id.
+        """
+        rows = self._read("SELECT data FROM sends WHERE id = ?", (send_id,))
+        if not rows:
+            raise NotFound(f"no send {send_id!r}", value=send_id)
+        return _send(rows[0][0])
+
+    def find_send(self, provider: str, provider_message_id: str) -> Send | None:
+        """The send one of whose attempts has that provider message id."""
+        rows = self._read(
+            "SELECT s.data FROM send_messages m JOIN sends s ON s.pk = m.send_pk "
+            "WHERE m.provider IN (?, '') AND m.message_id = ? ORDER BY m.provider DESC LIMIT 1",
+            (provider, provider_message_id),
+        )
+        return _send(rows[0][0]) if rows else None
+
+    def iter_sends(
+        self,
+        campaign_id: str,
+        *,
+        step_id: str | None = None,
+        recipient_id: str | None = None,
+    ) -> Iterator[Send]:
+        """A campaign's sends (of one step and/or recipient), oldest first, in pages."""
+        last = 0
+        while True:
+            rows = self._read(
+                "SELECT pk, data FROM sends WHERE campaign_id = ? "
+                "AND (? IS NULL OR step_id = ?) AND (? IS NULL OR recipient_id = ?) "
+                "AND pk > ? ORDER BY pk LIMIT ?",
+                (campaign_id, step_id, step_id, recipient_id, recipient_id, last, _BATCH),
+            )
+            for row in rows:
+                yield _send(row[1])
+            if len(rows) < _BATCH:
+                return
+            last = rows[-1][0]
+
+    def claim_due_sends(
+        self, worker: str, now: datetime, limit: int, *, lease: timedelta = DEFAULT_LEASE
+    ) -> list[Send]:
+        """Atomically reserve up to ``limit`` due sends for one worker.
+
+        One ``BEGIN IMMEDIATE`` unit selects and marks the sends, so two
+        workers (threads or processes) never get the same one.
+
+        Raises:
+            ConfigurationError: ``limit`` is negative or ``lease`` not positive.
+        """
+        check_claim(limit, lease)
+        at = _ts(now)
+
+        def write(conn: sqlite3.Connection) -> list[Send]:
+            rows = conn.execute(
+                "SELECT s.pk, s.data FROM sends s JOIN campaigns c ON c.id = s.campaign_id "
+                "WHERE s.status = 'queued' AND (s.due_at IS NULL OR s.due_at <= ?) "
+                "AND c.state = 'in_progress' "
+                "AND (s.claim_until IS NULL OR s.claim_until <= ?) "
+                "ORDER BY coalesce(s.due_at, s.created_at), s.id LIMIT ?",
+                (at, at, limit),
+            ).fetchall()
+            until = _ts(now + lease)
+            conn.executemany(
+                "UPDATE sends SET claimed_by = ?, claim_until = ? WHERE pk = ?",
+                [(worker, until, row[0]) for row in rows],
+            )
+            return [_send(row[1]) for row in rows]
+
+        return self._run("claim due sends", write)
+
+    # -- provider events -------------------------------------------------------
+
+    def record_events(self, events: Iterable[StatusEvent]) -> EventOutcome:
+        """Append events to the log and apply each new one to its attempt.
+
+        Works in batches: one query finds which events are new, one finds
+        their sends, and the log rows and send updates are written with
+        ``executemany``.
+        """
+
+        def write(conn: sqlite3.Connection) -> EventOutcome:
+            stored = duplicates = parked = 0
+            touched: dict[int, Send] = {}
+            for batch in _batched(events, _BATCH):
+                keys = [e.dedup_key for e in batch]
+                seen = {
+                    row[0]
+                    for row in conn.execute(
+                        f"SELECT dedup_key FROM events WHERE dedup_key IN ({_marks(len(keys))})",
+                        keys,
+                    )
+                }
+                fresh: list[tuple[StatusEvent, str]] = []
+                for event, key in zip(batch, keys, strict=True):
+                    if key in seen:
+                        duplicates += 1
+                    else:
+                        seen.add(key)
+                        fresh.append((event, key))
+                if not fresh:
+                    continue
+                ids = list({e.provider_message_id for e, _ in fresh})
+                where: dict[tuple[str, str], int] = {
+                    (p, m): pk
+                    for p, m, pk in conn.execute(
+                        "SELECT provider, message_id, send_pk FROM send_messages "
+                        f"WHERE message_id IN ({_marks(len(ids))})",
+                        ids,
+                    )
+                }
+                missing = [pk for pk in set(where.values()) if pk not in touched]
+                loaded: dict[int, Send] = {}
+                if missing:
+                    loaded = {
+                        pk: _send(data)
+                        for pk, data in conn.execute(
+                            f"SELECT pk, data FROM sends WHERE pk IN ({_marks(len(missing))})",
+                            missing,
+                        )
+                    }
+                log_rows = []
+                for event, key in fresh:
+                    pk = where.get((event.provider, event.provider_message_id))
+                    if pk is None:
+                        pk = where.get(("", event.provider_message_id))
+                    if pk is None:
+                        parked += 1
+                    else:
+                        current = touched.get(pk) or loaded[pk]
+                        touched[pk] = current.apply(event)
+                    log_rows.append(
+                        (
+                            key,
+                            event.provider,
+                            event.provider_message_id,
+                            int(pk is None),
+                            _event_doc(event),
+                        )
+                    )
+                    stored += 1
+                conn.executemany(
+                    "INSERT INTO events (dedup_key, provider, message_id, parked, data) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    log_rows,
+                )
+            if touched:
+                sends = list(touched.values())
+                conn.executemany(
+                    "UPDATE sends SET status = ?, reason = ?, sent_on = ?, data = ? WHERE pk = ?",
+                    [
+                        (s.status.value, send_reason(s), _ots(s.sent_on), _send_doc(s), pk)
+                        for pk, s in touched.items()
+                    ],
+                )
+                # An attempt without a provider gains one from its first event.
+                self._index_messages(conn, sends)
+            return EventOutcome(
+                stored=stored,
+                duplicates=duplicates,
+                parked=parked,
+                sends=tuple(touched.values()),
+            )
+
+        return self._run("record events", write)
+
+    def iter_events(
+        self, *, provider: str | None = None, provider_message_id: str | None = None
+    ) -> Iterator[StatusEvent]:
+        """The raw event log, in arrival order, in pages."""
+        last = 0
+        while True:
+            rows = self._read(
+                "SELECT pk, data FROM events WHERE (? IS NULL OR provider = ?) "
+                "AND (? IS NULL OR message_id = ?) AND pk > ? ORDER BY pk LIMIT ?",
+                (provider, provider, provider_message_id, provider_message_id, last, _BATCH),
+            )
+            for row in rows:
+                yield _event(row[1])
+            if len(rows) < _BATCH:
+                return
+            last = rows[-1][0]
+
+    def iter_parked_events(self) -> Iterator[StatusEvent]:
+        """Events still waiting for an attempt with their provider message id."""
+        last = 0
+        while True:
+            rows = self._read(
+                "SELECT pk, data FROM events WHERE parked = 1 AND pk > ? ORDER BY pk LIMIT ?",
+                (last, _BATCH),
+            )
+            for row in rows:
+                yield _event(row[1])
+            if len(rows) < _BATCH:
+                return
+            last = rows[-1][0]
+
+    # -- inbound messages ------------------------------------------------------
+
+    def record_inbound(self, message: InboundMessage) -> bool:
+        """Store a reply; False when the same (provider, id) was stored already."""
+
+        def write(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO inbound (provider, message_id, account, data) "
+                "VALUES (?, ?, ?, ?)",
+                (
+                    message.provider,
+                    message.provider_message_id,
+                    message.account,
+                    _inbound_doc(message),
+                ),
+            )
+            return cursor.rowcount == 1
+
+        return self._run("record an inbound message", write)
+
+    def iter_inbound(self, *, account: str | None = None) -> Iterator[InboundMessage]:
+        """Stored replies (of one account, or all), in arrival order, in pages."""
+        last = 0
+        while True:
+            rows = self._read(
+                "SELECT pk, data FROM inbound WHERE (? IS NULL OR account = ?) AND pk > ? "
+                "ORDER BY pk LIMIT ?",
+                (account, account, last, _BATCH),
+            )
+            for row in rows:
+                yield _inbound(row[1])
+            if len(rows) < _BATCH:
+                return
+            last = rows[-1][0]
+
+    # -- aggregates ------------------------------------------------------------
+
+    def count_sends(
+        self, campaign_id: str, *, by: Sequence[str] = ("step", "status")
+    ) -> dict[tuple[str, ...], int]:
+        """Count a campaign's sends with one ``GROUP BY`` query.
+
+        Raises:
+            ConfigurationError: ``by`` names an unknown field.
+        """
+        names = check_groups(by, SEND_GROUPS)
+        columns = [_SEND_GROUP_COLUMNS[n] for n in names]
+        select = ", ".join([*columns, "count(*)"])
+        group = f" GROUP BY {', '.join(columns)}" if columns else ""
+        join = (
+            " JOIN recipients r ON r.campaign_id = s.campaign_id AND r.contact_id = s.recipient_id"
+            if "list" in names
+            else ""
+        )
+        rows = self._read(
+            f"SELECT {select} FROM sends s{join} WHERE s.campaign_id = ?{group}", (campaign_id,)
+        )
+        return {tuple(row[:-1]): row[-1] for row in rows if row[-1]}
+
+    def count_recipients(
+        self, campaign_id: str, *, by: Sequence[str] = ("status",)
+    ) -> dict[tuple[str, ...], int]:
+        """Count a campaign's recipients with one ``GROUP BY`` query.
+
+        Raises:
+            ConfigurationError: ``by`` names an unknown field.
+        """
+        names = check_groups(by, RECIPIENT_GROUPS)
+        columns = [_RECIPIENT_GROUP_COLUMNS[n] for n in names]
+        select = ", ".join([*columns, "count(*)"])
+        group = f" GROUP BY {', '.join(columns)}" if columns else ""
+        rows = self._read(
+            f"SELECT {select} FROM recipients WHERE campaign_id = ?{group}", (campaign_id,)
+        )
+        return {tuple(row[:-1]): row[-1] for row in rows if row[-1]}
+
+
+# Column names come from these fixed tables, never from the caller.
+_SEND_GROUP_COLUMNS = {"step": "s.step_id", "status": "s.status", "reason": "s.reason",
+                       "list": "r.list_name"}  # fmt: skip
+_RECIPIENT_GROUP_COLUMNS = {"status": "status", "response": "response", "list": "list_name"}
+
+_UPSERT_CONTACT = (
+    "INSERT INTO contacts (account, id, e164, region, kind, verified, zones, first_name, "
+    "last_name, email, fields, consent, time_zone) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (account, id) DO UPDATE SET e164 = excluded.e164, region = excluded.region, "
+    "kind = excluded.kind, verified = excluded.verified, zones = excluded.zones, "
+    "first_name = excluded.first_name, last_name = excluded.last_name, email = excluded.email, "
+    "fields = excluded.fields, consent = excluded.consent, time_zone = excluded.time_zone"
+)
+_INSERT_CONTACT = (
+    "INSERT OR IGNORE INTO contacts (account, id, e164, region, kind, verified, zones, "
+    "first_name, last_name, email, fields, consent, time_zone) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_RECIPIENT = (
+    "INSERT OR IGNORE INTO recipients (campaign_id, contact_pk, contact_id, status, response, "
+    "list_name, fields) SELECT ?, pk, ?, ?, ?, ?, ? FROM contacts WHERE account = ? AND id = ?"
+)
+_UPSERT_SEND = (
+    "INSERT INTO sends (id, campaign_id, recipient_id, step_id, status, reason, created_at, "
+    "due_at, sent_on, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (id) DO UPDATE SET campaign_id = excluded.campaign_id, "
+    "recipient_id = excluded.recipient_id, step_id = excluded.step_id, status = excluded.status, "
+    "reason = excluded.reason, created_at = excluded.created_at, due_at = excluded.due_at, "
+    "sent_on = excluded.sent_on, data = excluded.data, claimed_by = NULL, claim_until = NULL"
+)
+_SELECT_RECIPIENTS = (
+    "SELECT r.pk, r.contact_id, r.status, r.response, r.list_name, r.fields, "
+    f"{_CONTACT_COLUMNS} FROM recipients r JOIN contacts c ON c.pk = r.contact_pk"
+)
+
+
+def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _translate(exc: sqlite3.Error, what: str) -> StorageError:
+    """One of our errors for a driver error (the caller chains it with ``from``)."""
+    if isinstance(exc, sqlite3.IntegrityError):
+        text = str(exc)
+        if "UNIQUE" in text or "PRIMARY KEY" in text:
+            return AlreadyExists(f"cannot {what}: {text}", value=text)
+        if "FOREIGN KEY" in text:
+            return NotFound(f"cannot {what}: a referenced row is missing ({text})", value=text)
+    return StorageError(f"cannot {what}: {exc}", value=str(exc))

@@ -1,0 +1,236 @@
+"""SQLiteStorage: the storage contract, plus what only a database file can show."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from smscampaign.errors import NotFound, SchemaError, StorageError
+from smscampaign.providers.base import Storage
+from smscampaign.providers.sqlite import MIGRATIONS, SCHEMA_VERSION, SQLiteStorage
+from smscampaign.testing.contracts import T0, StorageContract, make_campaign, make_contact
+
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+
+
+class TestSQLiteStorageContract(StorageContract):
+    """SQLiteStorage on a file meets the storage contract."""
+
+    def make_storage(self, tmp_path: Path) -> Storage:
+        """A fresh database file."""
+        return SQLiteStorage(tmp_path / "campaigns.db")
+
+
+class TestSQLiteInMemoryContract(StorageContract):
+    """SQLiteStorage on ':memory:' meets the storage contract too."""
+
+    def make_storage(self, tmp_path: Path) -> Storage:
+        """A private in-memory database."""
+        return SQLiteStorage(":memory:")
+
+    def test_claim_is_exclusive_across_threads(self, storage: Storage) -> None:  # type: ignore[override]
+        """Not applicable: an in-memory database is one connection, not shared by threads."""
+
+
+class TestSchema:
+    """The schema is versioned and migrated forward, with the settings the design asks."""
+
+    def test_fresh_database_is_current(self, tmp_path: Path) -> None:
+        """A new file gets every migration and the pragmas."""
+        with SQLiteStorage(tmp_path / "db") as storage:
+            assert storage.schema_version == SCHEMA_VERSION
+            conn = storage._conn
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+            assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 30000
+
+    def test_old_database_is_migrated_forward(self, tmp_path: Path) -> None:
+        """A version-1 file gains the later migrations, keeping its rows."""
+        path = tmp_path / "db"
+        conn = sqlite3.connect(path)
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for statement in MIGRATIONS[0]:
+            conn.execute(statement)
+        conn.execute("INSERT INTO schema_version VALUES (1)")
+        conn.execute(
+            "INSERT INTO campaigns VALUES ('spring', 'default', 'draft', ?)",
+            (_campaign_json(),),
+        )
+        conn.commit()
+        conn.close()
+        with SQLiteStorage(path) as storage:
+            assert storage.schema_version == SCHEMA_VERSION
+            assert storage.get_campaign("spring") == make_campaign()
+            indexes = {
+                row[0]
+                for row in storage._conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type='index'"
+                )
+            }
+            assert {"sends_due", "contacts_by_number", "events_parked"} <= indexes
+
+    def test_newer_schema_is_refused(self, tmp_path: Path) -> None:
+        """A file written by a newer smscampaign raises SchemaError."""
+        path = tmp_path / "db"
+        SQLiteStorage(path).close()
+        conn = sqlite3.connect(path)
+        conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION + 1,))
+        conn.commit()
+        conn.close()
+        with pytest.raises(SchemaError, match="newer"):
+            SQLiteStorage(path)
+
+    def test_not_a_database(self, tmp_path: Path) -> None:
+        """A file that is not SQLite raises a StorageError chaining the driver's error."""
+        path = tmp_path / "db"
+        path.write_bytes(b"this is not a database" * 100)
+        with pytest.raises(StorageError) as info:
+            SQLiteStorage(path)
+        assert isinstance(info.value.__cause__, sqlite3.Error)
+
+    def test_queries_use_indexes(self, tmp_path: Path) -> None:
+        """The runner's hot queries are index lookups, not table scans."""
+        with SQLiteStorage(tmp_path / "db") as storage:
+            conn = storage._conn
+            plans = {
+                "claim": "SELECT s.pk FROM sends s JOIN campaigns c ON c.id = s.campaign_id "
+                "WHERE s.status = 'queued' AND (s.due_at IS NULL OR s.due_at <= '') "
+                "AND c.state = 'in_progress' ORDER BY coalesce(s.due_at, s.created_at), s.id",
+                "message": "SELECT send_pk FROM send_messages WHERE message_id = 'x'",
+                "recipient sends": "SELECT data FROM sends WHERE campaign_id = 'k' "
+                "AND recipient_id IN ('a', 'b') ORDER BY pk",
+                "contacts by number": "SELECT pk FROM contacts WHERE account = 'd' AND e164 = 'x'",
+                "parked": "SELECT pk FROM events WHERE parked = 1 AND message_id = 'x'",
+            }
+            for name, sql in plans.items():
+                details = [row[-1] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}")]
+                # A scan of a (partial) index is fine; a scan of a whole table is not.
+                assert all("USING" in d for d in details if d.startswith(("SCAN", "SEARCH"))), (
+                    name,
+                    details,
+                )
+
+
+def _campaign_json() -> str:
+    from smscampaign.providers.sqlite import _campaign_doc
+
+    return _campaign_doc(make_campaign())
+
+
+class TestConcurrency:
+    """Readers never wait for the writer, and locks surface as StorageError."""
+
+    def test_reader_sees_last_commit_while_writer_works(self, tmp_path: Path) -> None:
+        """A second connection reads the committed state during another's unit of work."""
+        path = tmp_path / "db"
+        writer, reader = SQLiteStorage(path), SQLiteStorage(path, timeout=0.2)
+        with writer.transaction():
+            writer.save_contacts([make_contact(1)])
+            with pytest.raises(NotFound):
+                reader.get_contact("c1")
+        assert reader.get_contact("c1") == make_contact(1)
+        writer.close()
+        reader.close()
+
+    def test_second_writer_times_out_with_storage_error(self, tmp_path: Path) -> None:
+        """A writer blocked past its timeout gets a StorageError chaining sqlite3's."""
+        path = tmp_path / "db"
+        first, second = SQLiteStorage(path), SQLiteStorage(path, timeout=0.1)
+        with first.transaction():
+            first.save_contacts([make_contact(1)])
+            with pytest.raises(StorageError) as info:
+                second.save_contacts([make_contact(2)])
+            assert isinstance(info.value.__cause__, sqlite3.OperationalError)
+        first.close()
+        second.close()
+
+
+_CLAIMER = textwrap.dedent(
+    """
+    import json, sys
+    from datetime import datetime, timedelta
+    sys.path.insert(0, {src!r})
+    from smscampaign.providers.sqlite import SQLiteStorage
+    storage = SQLiteStorage(sys.argv[1])
+    now = datetime.fromisoformat(sys.argv[2])
+    got = []
+    while batch := storage.claim_due_sends(sys.argv[3], now, 2):
+        got.extend(s.id for s in batch)
+    print(json.dumps(got))
+    """
+)
+
+_CRASHER = textwrap.dedent(
+    """
+    import sys, time
+    sys.path.insert(0, {src!r})
+    from smscampaign.providers.sqlite import SQLiteStorage
+    from smscampaign.testing.contracts import make_campaign, make_contact
+    storage = SQLiteStorage(sys.argv[1])
+    with storage.transaction():
+        storage.add_campaign(make_campaign("doomed"))
+        storage.save_contacts(make_contact(n) for n in range(2000))
+        storage.save_contacts([make_contact(0, first_name="Changed")])
+        print("ready", flush=True)
+        time.sleep(60)
+    """
+)
+
+
+class TestProcesses:
+    """Several processes share one file safely."""
+
+    def test_claims_are_exclusive_across_processes(self, tmp_path: Path) -> None:
+        """Three processes claiming at once get disjoint sends covering every due one."""
+        from smscampaign.testing.contracts import _recipient, _send, _started
+
+        path = tmp_path / "db"
+        with SQLiteStorage(path) as storage:
+            storage.add_campaign(_started(make_campaign("k")))
+            storage.add_recipients(_recipient("k", n) for n in range(90))
+            storage.save_sends([_send("k", n) for n in range(90)])
+        now = (T0 + timedelta(hours=1)).isoformat()
+        script = _CLAIMER.format(src=SRC)
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", script, str(path), now, f"w{i}"], stdout=subprocess.PIPE
+            )
+            for i in range(3)
+        ]
+        claimed = [json.loads(p.communicate(timeout=60)[0]) for p in procs]
+        assert [p.returncode for p in procs] == [0, 0, 0]
+        every = [s for batch in claimed for s in batch]
+        assert len(every) == len(set(every)) == 90
+
+    def test_killed_inside_unit_of_work_leaves_database_as_before(self, tmp_path: Path) -> None:
+        """SIGKILL in the middle of a unit of work leaves the file as it was before it."""
+        path = tmp_path / "db"
+        with SQLiteStorage(path) as storage:
+            storage.save_contacts([make_contact(0)])
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _CRASHER.format(src=SRC), str(path)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        proc.stdout.close()
+        assert proc.returncode == -signal.SIGKILL
+        with SQLiteStorage(path) as storage:
+            assert storage.get_contact("c0") == make_contact(0)
+            with pytest.raises(NotFound):
+                storage.get_contact("c1")
+            with pytest.raises(NotFound):
+                storage.get_campaign("doomed")
+            assert storage._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
