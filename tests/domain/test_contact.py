@@ -38,6 +38,10 @@ class TestContact:
         contact = Contact(id="1", phone=PHONE, fields={"Survey Link": "https://x", "Team ": None})
         assert dict(contact.fields) == {"survey_link": "https://x", "team": ""}
 
+    def test_accented_column_names_become_plain_placeholders(self) -> None:
+        contact = Contact(id="1", phone=PHONE, fields={"Prénom": "Zoë", "Código Postal": "1"})
+        assert dict(contact.fields) == {"prenom": "Zoë", "codigo_postal": "1"}
+
     def test_standard_fields_win_over_custom_columns(self) -> None:
         contact = Contact(id="1", phone=PHONE, first_name="Tom", fields={"First Name": "Bob"})
         assert contact.template_values()["first_name"] == "Tom"
@@ -116,3 +120,24 @@ class TestSuppression:
         assert SuppressionCause.STOP_WORD.lifted_by_opt_in
         assert not SuppressionCause.HARD_BOUNCE.lifted_by_opt_in
         assert not SuppressionCause.MANUAL.lifted_by_opt_in
+
+
+class TestTypedErrors:
+    """Bad values get an SmsCampaignError naming the field and value, never a bare ValueError."""
+
+    @pytest.mark.parametrize(
+        "make",
+        [
+            lambda: Contact(id="1", phone=PHONE, consent="maybe"),
+            lambda: Contact(id="1", phone="+12125550123"),  # type: ignore[arg-type]
+            lambda: Recipient(campaign_id="c", contact=Contact(id="1", phone=PHONE), status="gone"),
+            lambda: Suppression(e164="12", cause="manual", at=T0),
+            lambda: Suppression(e164="+12125550123", cause="because", at=T0),
+        ],
+    )
+    def test_bad_values_raise_our_errors(self, make: object) -> None:
+        from smscampaign import SmsCampaignError
+
+        with pytest.raises(SmsCampaignError) as info:
+            make()  # type: ignore[operator]
+        assert isinstance(info.value, ValueError)

@@ -10,6 +10,7 @@ from typing import Any
 import attrs
 
 from smscampaign._compat import StrEnum
+from smscampaign.domain._checks import checked, to_enum
 from smscampaign.domain._time import optional_aware, require_aware
 from smscampaign.domain.contact import (
     DEFAULT_ACCOUNT,
@@ -48,6 +49,10 @@ class StepKind(StrEnum):
 
 
 _FORMATTER = string.Formatter()
+
+
+def _to_step_kind(value: Any) -> StepKind:
+    return to_enum(StepKind, value, InvalidStep)
 
 
 @attrs.frozen
@@ -147,8 +152,8 @@ class Step:
             is due; for a thank-you, how long after completion. Zero for an invite.
     """
 
-    id: str = attrs.field(validator=attrs.validators.min_len(1))
-    kind: StepKind = attrs.field(converter=StepKind)
+    id: str = attrs.field(validator=checked(attrs.validators.min_len(1), InvalidStep))
+    kind: StepKind = attrs.field(converter=_to_step_kind)
     body: Template = attrs.field(converter=_template)
     delay: timedelta = attrs.field(default=timedelta(0), validator=_non_negative)
 
@@ -213,6 +218,14 @@ class TimelineAction(StrEnum):
     COMPLETED = "completed"
 
 
+def _to_timeline_action(value: Any) -> TimelineAction:
+    return to_enum(TimelineAction, value)
+
+
+def _to_campaign_state(value: Any) -> CampaignState:
+    return to_enum(CampaignState, value)
+
+
 # (action, from-state) -> to-state. Anything else raises InvalidTransition.
 # Beyond the states' obvious path: a suspended campaign may be stopped, and a
 # completed one re-opens when the operator requeues a step (seed 003 "Requeue").
@@ -257,9 +270,9 @@ class TimelineEntry:
     """
 
     at: datetime = attrs.field(validator=lambda _i, _a, v: require_aware(v, "TimelineEntry.at"))
-    action: TimelineAction = attrs.field(converter=TimelineAction)
+    action: TimelineAction = attrs.field(converter=_to_timeline_action)
     cause: str
-    state: CampaignState = attrs.field(converter=CampaignState)
+    state: CampaignState = attrs.field(converter=_to_campaign_state)
     detail: str = ""
 
 
@@ -331,7 +344,7 @@ class Campaign:
         account: The account it belongs to.
     """
 
-    id: str = attrs.field(validator=attrs.validators.min_len(1))
+    id: str = attrs.field(validator=checked(attrs.validators.min_len(1), InvalidCampaign))
     name: str
     steps: tuple[Step, ...] = attrs.field(converter=_step_tuple, validator=_validate_steps)
     sender: str = ""
@@ -341,7 +354,7 @@ class Campaign:
     starts_at: datetime | None = None
     ends_at: datetime | None = None
     options: CampaignOptions = attrs.field(factory=CampaignOptions)
-    state: CampaignState = attrs.field(default=CampaignState.DRAFT, converter=CampaignState)
+    state: CampaignState = attrs.field(default=CampaignState.DRAFT, converter=_to_campaign_state)
     timeline: tuple[TimelineEntry, ...] = attrs.field(default=(), converter=_timeline_tuple)
     account: str = DEFAULT_ACCOUNT
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import attrs
 
 from smscampaign._compat import StrEnum
+from smscampaign.domain._checks import checked, to_enum
 from smscampaign.domain._frozen import FrozenMap
 from smscampaign.domain._time import require_aware
 from smscampaign.domain.delivery import DeliveryStatus, Send
@@ -68,12 +70,30 @@ class ResponseStatus(StrEnum):
     COMPLETE = "complete"
 
 
+def _to_consent(value: Any) -> Consent:
+    return to_enum(Consent, value)
+
+
+def _to_contactstatus(value: Any) -> ContactStatus:
+    return to_enum(ContactStatus, value)
+
+
+def _to_responsestatus(value: Any) -> ResponseStatus:
+    return to_enum(ResponseStatus, value)
+
+
 _FIELD_NAME = re.compile(r"[^0-9a-z]+")
 
 
 def normalize_field_name(name: str) -> str:
-    """A column or field name as a template placeholder: ``"First Name"`` → ``first_name``."""
-    return _FIELD_NAME.sub("_", name.strip().casefold()).strip("_")
+    """A column or field name as a template placeholder: ``"First Name"`` → ``first_name``.
+
+    Accents are dropped (``"Prénom"`` → ``prenom``) so a French column header
+    becomes a placeholder one can type.
+    """
+    decomposed = unicodedata.normalize("NFKD", name.strip().casefold())
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return _FIELD_NAME.sub("_", plain).strip("_")
 
 
 def validate_time_zone(name: str) -> str:
@@ -127,12 +147,12 @@ class Contact:
     """
 
     id: str = attrs.field(validator=_non_empty)
-    phone: PhoneNumber = attrs.field(validator=attrs.validators.instance_of(PhoneNumber))
+    phone: PhoneNumber = attrs.field(validator=checked(attrs.validators.instance_of(PhoneNumber)))
     first_name: str = ""
     last_name: str = ""
     email: str = ""
     fields: FrozenMap[str] = attrs.field(factory=FrozenMap, converter=_fields)
-    consent: Consent = attrs.field(default=Consent.PENDING_OPT_IN, converter=Consent)
+    consent: Consent = attrs.field(default=Consent.PENDING_OPT_IN, converter=_to_consent)
     time_zone: str | None = attrs.field(default=None, converter=_zone_name)
     account: str = attrs.field(default=DEFAULT_ACCOUNT, validator=_non_empty)
 
@@ -184,10 +204,10 @@ class Recipient:
     """
 
     campaign_id: str = attrs.field(validator=_non_empty)
-    contact: Contact = attrs.field(validator=attrs.validators.instance_of(Contact))
-    status: ContactStatus = attrs.field(default=ContactStatus.ACTIVE, converter=ContactStatus)
+    contact: Contact = attrs.field(validator=checked(attrs.validators.instance_of(Contact)))
+    status: ContactStatus = attrs.field(default=ContactStatus.ACTIVE, converter=_to_contactstatus)
     response: ResponseStatus = attrs.field(
-        default=ResponseStatus.NOT_STARTED, converter=ResponseStatus
+        default=ResponseStatus.NOT_STARTED, converter=_to_responsestatus
     )
     list_name: str = ""
     fields: FrozenMap[str] = attrs.field(factory=FrozenMap, converter=_fields)
@@ -284,6 +304,10 @@ class SuppressionCause(StrEnum):
         return self in (SuppressionCause.STOP_WORD, SuppressionCause.CARRIER_OPT_OUT)
 
 
+def _to_suppressioncause(value: Any) -> SuppressionCause:
+    return to_enum(SuppressionCause, value)
+
+
 @attrs.frozen(kw_only=True)
 class Suppression:
     """One entry of an account's suppression list, keyed by E.164 number.
@@ -301,8 +325,8 @@ class Suppression:
         by: Who added it (for MANUAL entries), or the provider's slug.
     """
 
-    e164: str = attrs.field(validator=attrs.validators.matches_re(r"^\+[1-9][0-9]{1,14}$"))
-    cause: SuppressionCause = attrs.field(converter=SuppressionCause)
+    e164: str = attrs.field(validator=checked(attrs.validators.matches_re(r"^\+[1-9][0-9]{1,14}$")))
+    cause: SuppressionCause = attrs.field(converter=_to_suppressioncause)
     at: datetime = attrs.field(validator=lambda _i, _a, v: require_aware(v, "Suppression.at"))
     account: str = attrs.field(default=DEFAULT_ACCOUNT, validator=_non_empty)
     detail: str = ""
