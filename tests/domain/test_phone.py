@@ -104,6 +104,37 @@ class TestTimeZones:
         assert "America/New_York" in number.time_zones
         assert "America/Los_Angeles" in number.time_zones
 
+    def test_zones_are_looked_up_on_first_use_and_kept(self) -> None:
+        """Parsing does not compute zones; the first access does, once."""
+        number = PhoneNumber.parse("(212) 555-0123", "US")
+        assert number._given_zones is None
+        assert number.time_zones == ("America/New_York",)
+        assert number.time_zones is number.time_zones
+
+    def test_given_zones_win(self) -> None:
+        """Zones passed to the constructor (as storage keeps them) are used as given."""
+        number = PhoneNumber(
+            "+12125550123", "US", kind="fixed_line_or_mobile", verified=True, time_zones=["X/Y"]
+        )
+        assert number.time_zones == ("X/Y",)
+        assert attrs.evolve(number, time_zones=()).time_zones == ()
+
+    def test_constructor_without_zones_looks_them_up(self) -> None:
+        """Zones left out of the constructor come from libphonenumber, as parse() gives them."""
+        for text in ("+1 208-555-0123", "+44 7911 123456", "+800 1234 5678", "+33 6 12 34 56 78"):
+            parsed = PhoneNumber.parse(text)
+            built = PhoneNumber(parsed.e164, parsed.region, kind=parsed.kind, verified=True)
+            assert built.time_zones == parsed.time_zones
+
+    def test_zones_do_not_change_equality(self) -> None:
+        """Whether zones were looked up yet never shows in equality or hashing."""
+        a = PhoneNumber.parse("+1 208-555-0123")
+        b = PhoneNumber.parse("+1 208-555-0123")
+        assert a.time_zones
+        assert a == b
+        assert hash(a) == hash(b)
+        assert attrs.astuple(a) == attrs.astuple(b)
+
 
 class TestErrors:
     """Every way to fail raises InvalidPhoneNumber naming the input and the reason."""

@@ -11,12 +11,23 @@ import sys
 import textwrap
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+import attrs
 import pytest
 
+from smscampaign.domain.contact import Recipient
+from smscampaign.domain.delivery import (
+    Attempt,
+    DeliveryStatus,
+    FailureReason,
+    Send,
+    StatusEvent,
+)
 from smscampaign.errors import NotFound, SchemaError, StorageError
 from smscampaign.providers.base import Storage
-from smscampaign.providers.sqlite import MIGRATIONS, SCHEMA_VERSION, SQLiteStorage
+from smscampaign.providers.memory import InMemoryStorage
+from smscampaign.providers.sqlite import MIGRATIONS, SCHEMA_VERSION, SQLiteStorage, _send_doc
 from smscampaign.testing.contracts import T0, StorageContract, make_campaign, make_contact
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
@@ -234,3 +245,95 @@ class TestProcesses:
             with pytest.raises(NotFound):
                 storage.get_campaign("doomed")
             assert storage._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+class TestEventWrites:
+    """record_events rewrites only what events change, and stores what a full write would."""
+
+    def _sends(self) -> list[Send]:
+        def send(n: int, message_id: str, *, provider: str | None = "simulated") -> Send:
+            started = Send(
+                campaign_id="spring",
+                recipient_id=f"c{n}",
+                step_id="invite",
+                to=make_contact(n).phone.e164,
+                created_at=T0,
+                id=f"s{n}",
+            ).start_attempt(at=T0)
+            attempt = attrs.evolve(
+                started.attempts[0], provider=provider, provider_message_id=message_id
+            )
+            return attrs.evolve(started, attempts=(attempt,))
+
+        retried = send(2, "m2-first").apply(
+            StatusEvent.failure(
+                provider="simulated",
+                provider_message_id="m2-first",
+                occurred_at=T0,
+                reason=FailureReason.UNREACHABLE,
+            )
+        )
+        retried = attrs.evolve(
+            retried.start_attempt(at=T0 + timedelta(hours=1)),
+            attempts=(
+                retried.attempts[0],
+                Attempt.queued(number=2, to=retried.to, at=T0).apply(
+                    _receipt("m2-second", DeliveryStatus.SENDING)
+                ),
+            ),
+        )
+        return [send(0, "m0"), send(1, "m1", provider=None), retried, send(3, "m3")]
+
+    def test_stored_documents_match_a_full_write(self, tmp_path: Path) -> None:
+        """After events (across batches, by parts, for a provider-less attempt), rows read back."""
+        reference = InMemoryStorage()
+        with SQLiteStorage(tmp_path / "db") as storage:
+            for s in (storage, reference):
+                s.add_campaign(make_campaign())
+                s.add_recipients(
+                    Recipient(campaign_id="spring", contact=make_contact(n)) for n in range(4)
+                )
+                s.save_sends(self._sends())
+            # More than one batch (500 events), with the same sends in several batches.
+            noise = [_receipt(f"unknown-{i}", DeliveryStatus.SENT) for i in range(600)]
+            events = [
+                _receipt("m0", DeliveryStatus.SENT),
+                *noise[:300],
+                _receipt("m1", DeliveryStatus.DELIVERED),
+                _receipt("m2-first", DeliveryStatus.DELIVERED),
+                *noise[300:],
+                _receipt("m0", DeliveryStatus.DELIVERED),
+                _receipt("m3", DeliveryStatus.SENT, part=1, parts=2),
+                _receipt("m3", DeliveryStatus.DELIVERED, part=2, parts=2),
+                _receipt("m2-second", DeliveryStatus.SENT),
+            ]
+            got = storage.record_events(events)
+            assert got == reference.record_events(events)
+            for send in got.sends:
+                (data,) = storage._conn.execute(
+                    "SELECT data FROM sends WHERE id = ?", (send.id,)
+                ).fetchone()
+                assert json.loads(data) == json.loads(_send_doc(send))
+                assert storage.get_send(send.id) == send
+            rows = set(
+                storage._conn.execute(
+                    "SELECT m.provider, m.message_id, s.id FROM send_messages m "
+                    "JOIN sends s ON s.pk = m.send_pk"
+                )
+            )
+            assert rows == {
+                (a.provider or "", a.provider_message_id, s.id)
+                for s in reference.iter_sends("spring")
+                for a in s.attempts
+            }
+            assert storage.find_send("simulated", "m1") == reference.find_send("simulated", "m1")
+
+
+def _receipt(message_id: str, status: DeliveryStatus, **fields: Any) -> StatusEvent:
+    return StatusEvent(
+        provider="simulated",
+        provider_message_id=message_id,
+        status=status,
+        occurred_at=T0 + timedelta(minutes=1),
+        **fields,
+    )

@@ -37,6 +37,10 @@ class FrozenMap(Mapping[str, V]):
     def __iter__(self) -> Iterator[str]:
         return iter(self._data)
 
+    def to_dict(self) -> dict[str, V]:
+        """A plain ``dict`` copy (a C-level copy, unlike ``dict(frozen_map)``)."""
+        return self._data.copy()
+
     def __len__(self) -> int:
         return len(self._data)
 

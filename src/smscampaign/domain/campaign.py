@@ -507,9 +507,9 @@ class Campaign:
         """SCHEDULED, IN_PROGRESS or SUSPENDED → STOPPED (terminal)."""
         return self.record(TimelineAction.STOPPED, at=at, cause=cause)
 
-    def complete(self, *, at: datetime, cause: str) -> Campaign:
+    def complete(self, *, at: datetime, cause: str, detail: str = "") -> Campaign:
         """IN_PROGRESS → COMPLETED (everyone reached, or the end passed)."""
-        return self.record(TimelineAction.COMPLETED, at=at, cause=cause)
+        return self.record(TimelineAction.COMPLETED, at=at, cause=cause, detail=detail)
 
     def requeue(self, *, at: datetime, cause: str, detail: str = "") -> Campaign:
         """Record a requeue; a COMPLETED campaign goes back IN_PROGRESS."""

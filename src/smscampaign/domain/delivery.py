@@ -247,6 +247,12 @@ def _optional_reason(value: FailureReason | str | None) -> FailureReason | None:
     return None if value is None else FailureReason(value)
 
 
+# Non-generic converters: attrs types ``__init__`` from the converter's
+# parameter, and mypy cannot bind the generic ``freeze``'s TypeVar there.
+def _freeze_raw(value: Mapping[str, Any] | None) -> FrozenMap[Any]:
+    return freeze(value)
+
+
 @attrs.frozen(kw_only=True)
 class StatusEvent:
     """What a provider said about one attempt, normalized, with its raw payload.
@@ -292,7 +298,9 @@ class StatusEvent:
     parts: int | None = attrs.field(
         default=None, validator=attrs.validators.optional(attrs.validators.ge(1))
     )
-    raw: FrozenMap[Any] = attrs.field(factory=FrozenMap, converter=freeze, eq=False, hash=False)
+    raw: FrozenMap[Any] = attrs.field(
+        factory=FrozenMap, converter=_freeze_raw, eq=False, hash=False
+    )
 
     def __attrs_post_init__(self) -> None:
         bounces = (DeliveryStatus.SOFT_BOUNCED, DeliveryStatus.HARD_BOUNCED)
@@ -365,6 +373,10 @@ class StatusEvent:
 # Evidence is a plain tuple so it orders totally and stores compactly:
 # (rank, occurred_at ISO (UTC), status, reason, provider_status, code, text).
 Evidence = tuple[int, str, str, str, str, str, str]
+
+
+def _freeze_evidence(value: Mapping[str, Evidence] | None) -> FrozenMap[Evidence]:
+    return freeze(value)
 
 
 def _evidence(event: StatusEvent) -> Evidence:
@@ -441,7 +453,7 @@ class Attempt:
     segments: int | None = None
     price: Decimal | None = attrs.field(default=None, converter=_to_decimal)
     parts: int | None = None
-    evidence: FrozenMap[Evidence] = attrs.field(factory=FrozenMap, converter=freeze)
+    evidence: FrozenMap[Evidence] = attrs.field(factory=FrozenMap, converter=_freeze_evidence)
 
     def __attrs_post_init__(self) -> None:
         for name in ("submitted_at", "sent_at", "delivered_at", "failed_at"):

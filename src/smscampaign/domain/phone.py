@@ -31,6 +31,7 @@ from phonenumbers import (
 )
 from phonenumbers import timezone as _pn_timezone
 from phonenumbers.phonenumberutil import _number_type_helper
+from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
 
 from smscampaign._compat import StrEnum
 from smscampaign.errors import InvalidPhoneNumber
@@ -152,8 +153,8 @@ def _validate_region(instance: Any, attribute: Any, value: str | None) -> None:
         )
 
 
-def _to_zones(value: Iterable[str]) -> tuple[str, ...]:
-    return tuple(value)
+def _to_zones(value: Iterable[str] | None) -> tuple[str, ...] | None:
+    return None if value is None else tuple(value)
 
 
 @attrs.frozen(eq=False)
@@ -177,14 +178,28 @@ class PhoneNumber:
             for numbers accepted by lenient parsing, which have a possible
             length but match no known numbering range.
         time_zones: Every IANA zone the number may be in, from libphonenumber;
-            empty when it does not know (non-geographic numbers).
+            empty when it does not know (non-geographic numbers). Looked up
+            on first use and kept, unless given to the constructor (as
+            storage does with the zones it kept).
     """
 
     e164: str = attrs.field(validator=_validate_e164)
     region: str | None = attrs.field(validator=_validate_region)
     kind: NumberKind = attrs.field(kw_only=True, converter=NumberKind)
     verified: bool = attrs.field(kw_only=True, validator=attrs.validators.instance_of(bool))
-    time_zones: tuple[str, ...] = attrs.field(kw_only=True, converter=_to_zones)
+    # The zones as given to the constructor; None (the default, and what
+    # parse() gives) means "look them up when first asked" (time_zones below).
+    # Most numbers parsed (imports, webhooks) are never asked for their zones.
+    _given_zones: tuple[str, ...] | None = attrs.field(
+        default=None, kw_only=True, alias="time_zones", converter=_to_zones, repr=False
+    )
+
+    @functools.cached_property
+    def time_zones(self) -> tuple[str, ...]:
+        """Every IANA zone the number may be in, from libphonenumber (empty if unknown)."""
+        if self._given_zones is not None:
+            return self._given_zones
+        return _zones_for(self.e164, self.country_code, self.kind, self.verified)
 
     @classmethod
     def parse(cls, text: str, region: str | None = None, *, lenient: bool = False) -> PhoneNumber:
@@ -334,21 +349,11 @@ class PhoneNumber:
             )
         if region == _NON_GEOGRAPHIC_REGION:
             region = None
-        # The logic of timezone.time_zones_for_number(), reusing the type we
-        # already know instead of computing it a second time. Unverified numbers
-        # get their country's zones, so the scheduler intersects all of them.
-        if verified and phonenumbers.is_number_type_geographical(number_type, country_code):
-            zones = _pn_timezone.time_zones_for_geographical_number(parsed)
-        else:
-            zones = _country_time_zones(country_code)
-        if _UNKNOWN_TIME_ZONE in zones:
-            zones = ()
         return cls(
             phonenumbers.format_number(parsed, PhoneNumberFormat.E164),
             region,
             kind=_KIND_FOR_TYPE.get(number_type, NumberKind.UNKNOWN),
             verified=verified,
-            time_zones=zones,
         )
 
     @property
@@ -440,6 +445,33 @@ def _parse(text: str, region: str | None, original: str) -> phonenumbers.PhoneNu
         raise InvalidPhoneNumber(
             f"{original!r} is not a valid phone number: {why}", value=original, reason=reason
         ) from exc
+
+
+_TYPE_FOR_KIND: dict[NumberKind, int] = {
+    kind: number_type for number_type, kind in _KIND_FOR_TYPE.items()
+}
+
+
+def _zones_for(e164: str, country_code: int, kind: NumberKind, verified: bool) -> tuple[str, ...]:
+    """The zones of a number, as ``timezone.time_zones_for_number()`` gives them.
+
+    Its logic, from what a :class:`PhoneNumber` already knows (the E.164 text
+    and the type) instead of parsing the number and computing its type again.
+    Unverified numbers get their country's zones, so the scheduler intersects
+    all of them. libphonenumber's "unknown" answer becomes ``()``.
+    """
+    if verified and phonenumbers.is_number_type_geographical(_TYPE_FOR_KIND[kind], country_code):
+        # timezone.time_zones_for_geographical_number(): the longest prefix of
+        # the E.164 digits that the time zone table knows.
+        zones: tuple[str, ...] = (_UNKNOWN_TIME_ZONE,)
+        for length in range(TIMEZONE_LONGEST_PREFIX, 0, -1):
+            found = TIMEZONE_DATA.get(e164[1 : 1 + length])
+            if found is not None:
+                zones = found
+                break
+    else:
+        zones = _country_time_zones(country_code)
+    return () if _UNKNOWN_TIME_ZONE in zones else tuple(zones)
 
 
 @functools.cache

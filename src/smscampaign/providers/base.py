@@ -240,6 +240,12 @@ class Storage(Protocol):
         """One recipient with its current contact and its sends. Raises NotFound."""
         ...
 
+    def get_recipients(
+        self, campaign_id: str, contact_ids: Iterable[str], *, with_sends: bool = False
+    ) -> dict[str, Recipient]:
+        """Several recipients at once, by contact id (ids not in the campaign are left out)."""
+        ...
+
     def iter_recipients(self, campaign_id: str, *, with_sends: bool = True) -> Iterator[Recipient]:
         """A campaign's recipients in the order they were added, streamed."""
         ...

@@ -2,18 +2,19 @@
 
 Everything lives in plain dictionaries of immutable domain objects. It is the
 adapter every other one is compared to (see :mod:`smscampaign.testing.contracts`),
-so it favours being obviously right over being fast: a unit of work snapshots
-the whole state and restores it on error. Use it in your own tests instead of
-mocking storage; it keeps everything your code did, ready to assert on.
+so it favours being obviously right: every write inside a unit of work logs
+how to undo itself, and an error replays that log backwards. Stored objects are
+immutable and returned as they are, never copied. Use it in your own tests
+instead of mocking storage; it keeps everything your code did, ready to assert on.
 """
 
 from __future__ import annotations
 
-import copy
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, MutableMapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from typing import Any
 
 import attrs
 
@@ -36,15 +37,30 @@ from smscampaign.providers.base import (
 __all__ = ["InMemoryStorage"]
 
 _MessageKey = tuple[str, str]
+_MISSING: Any = object()  # "the key was absent" in an undo entry
 
 
-@attrs.define
+@attrs.frozen
 class _Member:
-    """A recipient's own columns; its contact and sends are looked up on read."""
+    """A recipient's own columns; its contact and sends are looked up on read.
+
+    Immutable: an update stores a new member, so the undo log can put the old
+    one back and a cached view can tell it is stale by identity.
+    """
 
     account: str
     contact_id: str
     recipient: Recipient  # stored without sends; its contact is replaced on read
+
+
+@attrs.frozen
+class _View:
+    """A recipient as last built for a read, with the parts it was built from."""
+
+    member: _Member
+    contact: Contact
+    sends: tuple[Send, ...]
+    recipient: Recipient
 
 
 @attrs.define
@@ -66,22 +82,78 @@ class _State:
     inbound: list[InboundMessage] = attrs.Factory(list)
     inbound_keys: set[tuple[str, str]] = attrs.Factory(set)
 
-    def snapshot(self) -> _State:
-        """A copy sharing the (immutable) domain objects but no container."""
-        copied = _State()
-        for field in attrs.fields(_State):
-            value = getattr(self, field.name)
-            if field.name == "members":
-                value = {
-                    cid: {k: attrs.evolve(m) for k, m in group.items()}
-                    for cid, group in value.items()
-                }
-            elif field.name in ("by_number", "send_ids"):
-                value = {k: list(v) for k, v in value.items()}
+
+class _UndoLog:
+    """The inverse of every write made inside a unit of work, newest last.
+
+    Writes go through these methods instead of touching containers directly:
+    outside a unit of work (``active`` False) they just write; inside one
+    they first record how to undo the write. A unit of work remembers the
+    log's length when it opens and, on error, :meth:`undo_to` replays the
+    entries after that mark in reverse, which also makes savepoints work.
+    The cost is a few tuples per write instead of a copy of the whole state
+    per unit of work.
+    """
+
+    __slots__ = ("active", "entries")
+
+    def __init__(self) -> None:
+        self.active = False
+        self.entries: list[tuple[Any, ...]] = []
+
+    def put(self, mapping: MutableMapping[Any, Any], key: Any, value: Any) -> None:
+        """``mapping[key] = value``."""
+        if self.active:
+            self.entries.append((0, mapping, key, mapping.get(key, _MISSING)))
+        mapping[key] = value
+
+    def drop(self, mapping: MutableMapping[Any, Any], key: Any) -> Any:
+        """``mapping.pop(key, None)``."""
+        old = mapping.pop(key, _MISSING)
+        if old is _MISSING:
+            return None
+        if self.active:
+            self.entries.append((0, mapping, key, old))
+        return old
+
+    def append(self, items: list[Any], item: Any) -> None:
+        """``items.append(item)``."""
+        if self.active:
+            self.entries.append((1, items, len(items)))
+        items.append(item)
+
+    def add(self, members: set[Any], item: Any) -> None:
+        """``members.add(item)``."""
+        if item in members:
+            return
+        if self.active:
+            self.entries.append((2, members, item))
+        members.add(item)
+
+    def assign(self, obj: object, name: str, value: Any) -> None:
+        """``setattr(obj, name, value)``."""
+        if self.active:
+            self.entries.append((3, obj, name, getattr(obj, name)))
+        setattr(obj, name, value)
+
+    def undo_to(self, mark: int) -> None:
+        """Undo every write logged after ``mark``, newest first."""
+        entries = self.entries
+        while len(entries) > mark:
+            entry = entries.pop()
+            op = entry[0]
+            if op == 0:
+                _, mapping, key, old = entry
+                if old is _MISSING:
+                    mapping.pop(key, None)
+                else:
+                    mapping[key] = old
+            elif op == 1:
+                del entry[1][entry[2] :]
+            elif op == 2:
+                entry[1].discard(entry[2])
             else:
-                value = copy.copy(value)
-            setattr(copied, field.name, value)
-        return copied
+                setattr(entry[1], entry[2], entry[3])
 
 
 def _message_keys(send: Send) -> list[_MessageKey]:
@@ -96,10 +168,11 @@ class InMemoryStorage:
     """The reference :class:`~smscampaign.providers.base.Storage`, held in memory.
 
     Thread-safe: a unit of work holds a lock, so concurrent units run one
-    after the other. Nested :meth:`transaction` blocks are savepoints (each
-    one snapshots the state, so keep units of work few and large). Every
-    method checks its whole input before changing anything, so a call that
-    raises has changed nothing.
+    after the other. Nested :meth:`transaction` blocks are savepoints. A
+    unit of work costs in proportion to what it writes, not to what is
+    stored: each write logs its inverse, replayed on error. Every method
+    checks its whole input before changing anything, so a call that raises
+    has changed nothing.
 
     Example::
 
@@ -113,6 +186,9 @@ class InMemoryStorage:
         self._state = _State()
         self._lock = threading.RLock()
         self._depth = 0
+        self._log = _UndoLog()
+        # Recipients as last read, rebuilt only when a part of them changed.
+        self._views: dict[tuple[str, str, bool], _View] = {}
 
     # -- unit of work ----------------------------------------------------------
 
@@ -124,15 +200,20 @@ class InMemoryStorage:
             Whatever the block raises, after undoing what the block did.
         """
         with self._lock:
-            saved = self._state.snapshot()
+            log = self._log
+            mark = len(log.entries)
             self._depth += 1
+            log.active = True
             try:
                 yield
             except BaseException:
-                self._state = saved
+                log.undo_to(mark)
                 raise
             finally:
                 self._depth -= 1
+                if self._depth == 0:
+                    log.active = False
+                    log.entries.clear()
 
     # -- contacts --------------------------------------------------------------
 
@@ -141,16 +222,23 @@ class InMemoryStorage:
         count = 0
         with self._lock:
             state = self._state
+            log = self._log
             for contact in contacts:
                 key = (contact.account, contact.id)
                 old = state.contacts.get(key)
                 if old is not None and old.phone.e164 != contact.phone.e164:
-                    state.by_number[(old.account, old.phone.e164)].remove(old.id)
-                if old is None or old.phone.e164 != contact.phone.e164:
-                    state.by_number.setdefault((contact.account, contact.phone.e164), []).append(
-                        contact.id
+                    number = (old.account, old.phone.e164)
+                    log.put(
+                        state.by_number, number, [i for i in state.by_number[number] if i != old.id]
                     )
-                state.contacts[key] = contact
+                if old is None or old.phone.e164 != contact.phone.e164:
+                    number = (contact.account, contact.phone.e164)
+                    holders = state.by_number.get(number)
+                    if holders is None:
+                        log.put(state.by_number, number, [contact.id])
+                    else:
+                        log.append(holders, contact.id)
+                log.put(state.contacts, key, contact)
                 count += 1
         return count
 
@@ -185,7 +273,7 @@ class InMemoryStorage:
             key = (suppression.account, suppression.e164)
             if key in self._state.suppressions:
                 return False
-            self._state.suppressions[key] = suppression
+            self._log.put(self._state.suppressions, key, suppression)
             return True
 
     def unsuppress(
@@ -193,11 +281,12 @@ class InMemoryStorage:
     ) -> SuppressionRemoval | None:
         """Take a number off the list, logging the act; None when it was not on it."""
         with self._lock:
-            entry = self._state.suppressions.pop((account, e164), None)
+            entry = self._state.suppressions.get((account, e164))
             if entry is None:
                 return None
             removal = SuppressionRemoval(suppression=entry, at=at, by=by, reason=reason)
-            self._state.removals.append(removal)
+            self._log.drop(self._state.suppressions, (account, e164))
+            self._log.append(self._state.removals, removal)
             return removal
 
     def get_suppression(self, e164: str, *, account: str = DEFAULT_ACCOUNT) -> Suppression | None:
@@ -244,8 +333,8 @@ class InMemoryStorage:
         with self._lock:
             if campaign.id in self._state.campaigns:
                 raise AlreadyExists(f"campaign {campaign.id!r} exists already", value=campaign.id)
-            self._state.campaigns[campaign.id] = campaign
-            self._state.members[campaign.id] = {}
+            self._log.put(self._state.campaigns, campaign.id, campaign)
+            self._log.put(self._state.members, campaign.id, {})
 
     def save_campaign(self, campaign: Campaign) -> None:
         """Replace a stored campaign.
@@ -255,7 +344,7 @@ class InMemoryStorage:
         """
         with self._lock:
             self._campaign(campaign.id)
-            self._state.campaigns[campaign.id] = campaign
+            self._log.put(self._state.campaigns, campaign.id, campaign)
 
     def get_campaign(self, campaign_id: str) -> Campaign:
         """The campaign with that id.
@@ -301,10 +390,16 @@ class InMemoryStorage:
                 contact = recipient.contact
                 if (contact.account, contact.id) not in state.contacts:
                     self.save_contacts([contact])
-                group[recipient.id] = _Member(
-                    account=contact.account,
-                    contact_id=contact.id,
-                    recipient=attrs.evolve(recipient, sends=()),
+                self._log.put(
+                    group,
+                    recipient.id,
+                    _Member(
+                        account=contact.account,
+                        contact_id=contact.id,
+                        recipient=attrs.evolve(recipient, sends=())
+                        if recipient.sends
+                        else recipient,
+                    ),
                 )
                 added += 1
         return added
@@ -320,12 +415,17 @@ class InMemoryStorage:
         with self._lock:
             members = [self._member(r.campaign_id, r.id) for r in recipients]
             for recipient, member in zip(recipients, members, strict=True):
-                member.recipient = attrs.evolve(
+                updated = attrs.evolve(
                     member.recipient,
                     status=recipient.status,
                     response=recipient.response,
                     list_name=recipient.list_name,
                     fields=recipient.fields,
+                )
+                self._log.put(
+                    self._state.members[recipient.campaign_id],
+                    recipient.id,
+                    attrs.evolve(member, recipient=updated),
                 )
                 count += 1
         return count
@@ -343,9 +443,25 @@ class InMemoryStorage:
         contact = state.contacts[(member.account, member.contact_id)]
         sends: tuple[Send, ...] = ()
         if with_sends:
-            ids = state.send_ids.get((campaign_id, member.contact_id), [])
-            sends = tuple(state.sends[i] for i in ids)
-        return attrs.evolve(member.recipient, contact=contact, sends=sends)
+            ids = state.send_ids.get((campaign_id, member.contact_id), ())
+            sends = tuple([state.sends[i] for i in ids])
+        if not sends and member.recipient.contact is contact:
+            return member.recipient  # stored as it reads: nothing to add
+        # Building a Recipient runs its converters and validators; reuse the
+        # last one built unless one of its parts was replaced since (stored
+        # objects are immutable, so identity says whether they changed).
+        key = (campaign_id, member.contact_id, with_sends)
+        view = self._views.get(key)
+        if (
+            view is not None
+            and view.member is member
+            and view.contact is contact
+            and view.sends == sends  # element identity short-circuits equality
+        ):
+            return view.recipient
+        recipient = attrs.evolve(member.recipient, contact=contact, sends=sends)
+        self._views[key] = _View(member=member, contact=contact, sends=sends, recipient=recipient)
+        return recipient
 
     def get_recipient(self, campaign_id: str, contact_id: str) -> Recipient:
         """One recipient with its current contact and its sends.
@@ -355,6 +471,18 @@ class InMemoryStorage:
         """
         with self._lock:
             return self._recipient(self._member(campaign_id, contact_id), campaign_id, True)
+
+    def get_recipients(
+        self, campaign_id: str, contact_ids: Iterable[str], *, with_sends: bool = False
+    ) -> dict[str, Recipient]:
+        """Several recipients at once, by contact id (ids not in the campaign are left out)."""
+        with self._lock:
+            members = self._state.members.get(campaign_id, {})
+            return {
+                contact_id: self._recipient(members[contact_id], campaign_id, with_sends)
+                for contact_id in dict.fromkeys(contact_ids)
+                if contact_id in members
+            }
 
     def iter_recipients(self, campaign_id: str, *, with_sends: bool = True) -> Iterator[Recipient]:
         """A campaign's recipients in the order they were added."""
@@ -379,20 +507,24 @@ class InMemoryStorage:
             state = self._state
             for send in sends:
                 self._member(send.campaign_id, send.recipient_id)  # check all first
+            log = self._log
             for send in sends:
                 send = self._apply_parked(send)
                 old = state.sends.get(send.id)
                 if old is None:
-                    state.send_ids.setdefault((send.campaign_id, send.recipient_id), []).append(
-                        send.id
-                    )
+                    owner = (send.campaign_id, send.recipient_id)
+                    ids = state.send_ids.get(owner)
+                    if ids is None:
+                        log.put(state.send_ids, owner, [send.id])
+                    else:
+                        log.append(ids, send.id)
                 else:
                     for key in _message_keys(old):
-                        state.messages.pop(key, None)
+                        log.drop(state.messages, key)
                 for key in _message_keys(send):
-                    state.messages[key] = send.id
-                state.sends[send.id] = send
-                state.claims.pop(send.id, None)
+                    log.put(state.messages, key, send.id)
+                log.put(state.sends, send.id, send)
+                log.drop(state.claims, send.id)
                 saved.append(send)
         return saved
 
@@ -410,7 +542,8 @@ class InMemoryStorage:
                 send = send.apply(event)
             else:
                 keep.append(event)
-        state.parked = keep
+        if len(keep) != len(state.parked):
+            self._log.assign(state, "parked", keep)
         return send
 
     def get_send(self, send_id: str) -> Send:
@@ -472,7 +605,7 @@ class InMemoryStorage:
             due.sort(key=lambda s: (s.due_at or s.created_at, s.id))
             chosen = due[:limit]
             for send in chosen:
-                state.claims[send.id] = (worker, now + lease)
+                self._log.put(state.claims, send.id, (worker, now + lease))
         return chosen
 
     # -- provider events -------------------------------------------------------
@@ -483,28 +616,33 @@ class InMemoryStorage:
         touched: dict[str, Send] = {}
         with self._lock:
             state = self._state
+            log = self._log
             for event in events:
                 key = event.dedup_key
                 if key in state.event_keys:
                     duplicates += 1
                     continue
-                state.event_keys.add(key)
-                state.events.append(event)
+                log.add(state.event_keys, key)
+                log.append(state.events, event)
                 stored += 1
                 send_id = state.messages.get((event.provider, event.provider_message_id))
                 if send_id is None:
                     send_id = state.messages.get(("", event.provider_message_id))
                 if send_id is None:
-                    state.parked.append(event)
+                    log.append(state.parked, event)
                     parked += 1
                     continue
                 old = state.sends[send_id]
                 send = old.apply(event)
-                for mkey in _message_keys(old):
-                    state.messages.pop(mkey, None)
-                for mkey in _message_keys(send):
-                    state.messages[mkey] = send.id
-                state.sends[send_id] = send
+                old_keys = _message_keys(old)
+                new_keys = _message_keys(send)
+                for mkey in old_keys:
+                    if mkey not in new_keys:
+                        log.drop(state.messages, mkey)
+                for mkey in new_keys:
+                    if state.messages.get(mkey) != send_id:
+                        log.put(state.messages, mkey, send_id)
+                log.put(state.sends, send_id, send)
                 touched[send_id] = send  # an update keeps the first-touch position
         return EventOutcome(
             stored=stored, duplicates=duplicates, parked=parked, sends=tuple(touched.values())
@@ -537,8 +675,8 @@ class InMemoryStorage:
             key = (message.provider, message.provider_message_id)
             if key in self._state.inbound_keys:
                 return False
-            self._state.inbound_keys.add(key)
-            self._state.inbound.append(message)
+            self._log.add(self._state.inbound_keys, key)
+            self._log.append(self._state.inbound, message)
             return True
 
     def iter_inbound(self, *, account: str | None = None) -> Iterator[InboundMessage]:

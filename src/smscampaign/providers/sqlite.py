@@ -17,6 +17,7 @@ they name. Serialization lives here and nowhere else.
 from __future__ import annotations
 
 import json
+import operator
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -52,7 +53,9 @@ from smscampaign.domain.delivery import (
 )
 from smscampaign.domain.phone import PhoneNumber
 from smscampaign.domain.replies import InboundMessage
+from smscampaign.eligibility import DEFAULT_RULES, Decision, Eligibility, ReasonCounts, Rule
 from smscampaign.errors import AlreadyExists, NotFound, SchemaError, StorageError
+from smscampaign.providers._sql_eligibility import StepQuery
 from smscampaign.providers.base import (
     DEFAULT_LEASE,
     RECIPIENT_GROUPS,
@@ -223,12 +226,14 @@ def _json(value: Any) -> str:
 
 
 def _fields_json(fields: Mapping[str, str]) -> str:
-    return _ENCODER.encode(dict(fields)) if fields else "{}"
+    if not fields:
+        return "{}"
+    return _ENCODER.encode(fields.to_dict() if isinstance(fields, FrozenMap) else dict(fields))
 
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, FrozenMap):
-        return dict(value)
+        return value.to_dict()
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, datetime):
@@ -250,7 +255,8 @@ def _policy(doc: Sequence[Any]) -> RetryPolicy:
     return RetryPolicy(max_retries=doc[0], within=_otd(doc[1]), backoff=_otd(doc[2]))
 
 
-_DEFAULT_POLICY_DOC = _policy_doc(RetryPolicy())
+_DEFAULT_POLICY = RetryPolicy()  # immutable, so every send read without a policy shares it
+_DEFAULT_POLICY_DOC = _policy_doc(_DEFAULT_POLICY)
 
 
 def _attempt_doc(a: Attempt) -> dict[str, Any]:
@@ -300,8 +306,7 @@ def _attempt(doc: Mapping[str, Any]) -> Attempt:
         segments=doc.get("seg"),
         price=doc.get("pr"),
         parts=doc.get("pts"),
-        # The domain's generic ``freeze`` converter leaves mypy an unbound TypeVar here.
-        evidence=_evidence_map(ev),  # type: ignore[arg-type]
+        evidence=_evidence_map(ev),
     )
 
 
@@ -333,14 +338,18 @@ def _send_doc(s: Send) -> str:
     ):
         if value is not None:
             doc[key] = value
-    policy = _policy_doc(s.policy)
-    if policy != _DEFAULT_POLICY_DOC:
-        doc["pol"] = policy
+    if s.policy is not _DEFAULT_POLICY:
+        policy = _policy_doc(s.policy)
+        if policy != _DEFAULT_POLICY_DOC:
+            doc["pol"] = policy
     return _json(doc)
 
 
 def _send(text: str) -> Send:
-    doc = json.loads(text)
+    return _send_from(json.loads(text))
+
+
+def _send_from(doc: Mapping[str, Any]) -> Send:
     return Send(
         campaign_id=doc["c"],
         recipient_id=doc["r"],
@@ -353,9 +362,37 @@ def _send(text: str) -> Send:
         canceled_at=_odt(doc.get("cx")),
         gave_up_at=_odt(doc.get("gu")),
         due_at=_odt(doc.get("due")),
-        policy=_policy(doc["pol"]) if "pol" in doc else RetryPolicy(),
+        policy=_policy(doc["pol"]) if "pol" in doc else _DEFAULT_POLICY,
         id=doc["id"],
     )
+
+
+# What a send's document holds besides its attempts (see _send_doc).
+_SEND_DOC_FIELDS = operator.attrgetter(
+    "campaign_id", "recipient_id", "step_id", "to", "created_at", "body", "skip_reasons",
+    "canceled_at", "gave_up_at", "due_at", "policy", "id",
+)  # fmt: skip
+
+
+def _patched_send_doc(doc: dict[str, Any], before: Send, after: Send) -> str:
+    """``_send_doc(after)``, reusing ``doc``, the stored document ``before`` was read from.
+
+    Provider events change attempts and nothing else (:meth:`Send.apply`), so
+    only the attempts that changed are serialized again; anything else falls
+    back to :func:`_send_doc`. ``doc`` is updated in place.
+    """
+    attempts = doc.get("a")
+    if (
+        attempts is None
+        or len(attempts) != len(after.attempts)
+        or len(before.attempts) != len(after.attempts)
+        or _SEND_DOC_FIELDS(before) != _SEND_DOC_FIELDS(after)
+    ):
+        return _send_doc(after)
+    for index, (old, new) in enumerate(zip(before.attempts, after.attempts, strict=True)):
+        if old is not new:
+            attempts[index] = _attempt_doc(new)
+    return _json(doc)
 
 
 def _event_doc(e: StatusEvent) -> str:
@@ -1028,6 +1065,21 @@ class SQLiteStorage:
             )
         return next(self._recipients(campaign_id, rows, True))
 
+    def get_recipients(
+        self, campaign_id: str, contact_ids: Iterable[str], *, with_sends: bool = False
+    ) -> dict[str, Recipient]:
+        """Several recipients at once, by contact id (ids not in the campaign are left out)."""
+        found: dict[str, Recipient] = {}
+        for chunk in _chunks(list(dict.fromkeys(contact_ids))):
+            rows = self._read(
+                f"{_SELECT_RECIPIENTS} WHERE r.campaign_id = ? "
+                f"AND r.contact_id IN ({_marks(len(chunk))})",
+                (campaign_id, *chunk),
+            )
+            for recipient in self._recipients(campaign_id, rows, with_sends):
+                found[recipient.id] = recipient
+        return found
+
     def iter_recipients(self, campaign_id: str, *, with_sends: bool = True) -> Iterator[Recipient]:
         """A campaign's recipients in the order they were added, streamed in pages."""
         last = 0
@@ -1239,16 +1291,19 @@ class SQLiteStorage:
                         ids,
                     )
                 }
+                # The batch's sends as they stand before it, with the parsed
+                # document of those read now (to re-serialize only what changes).
+                before: dict[int, Send] = {}
+                docs: dict[int, dict[str, Any]] = {}
                 missing = [pk for pk in set(where.values()) if pk not in touched]
-                loaded: dict[int, Send] = {}
                 if missing:
-                    loaded = {
-                        pk: _send(data)
-                        for pk, data in conn.execute(
-                            f"SELECT pk, data FROM sends WHERE pk IN ({_marks(len(missing))})",
-                            missing,
-                        )
-                    }
+                    for pk, data in conn.execute(
+                        f"SELECT pk, data FROM sends WHERE pk IN ({_marks(len(missing))})",
+                        missing,
+                    ):
+                        docs[pk] = json.loads(data)
+                        before[pk] = _send_from(docs[pk])
+                changed: dict[int, Send] = {}
                 log_rows = []
                 for event, key in fresh:
                     pk = where.get((event.provider, event.provider_message_id))
@@ -1257,8 +1312,10 @@ class SQLiteStorage:
                     if pk is None:
                         parked += 1
                     else:
-                        current = touched.get(pk) or loaded[pk]
-                        touched[pk] = current.apply(event)
+                        current = changed.get(pk) or before.get(pk)
+                        if current is None:  # changed by an earlier batch
+                            current = before[pk] = touched[pk]
+                        changed[pk] = touched[pk] = current.apply(event)
                     log_rows.append(
                         (
                             key,
@@ -1274,17 +1331,8 @@ class SQLiteStorage:
                     "VALUES (?, ?, ?, ?, ?)",
                     log_rows,
                 )
-            if touched:
-                sends = list(touched.values())
-                conn.executemany(
-                    "UPDATE sends SET status = ?, reason = ?, sent_on = ?, data = ? WHERE pk = ?",
-                    [
-                        (s.status.value, send_reason(s), _ots(s.sent_on), _send_doc(s), pk)
-                        for pk, s in touched.items()
-                    ],
-                )
-                # An attempt without a provider gains one from its first event.
-                self._index_messages(conn, sends)
+                if changed:
+                    self._save_applied(conn, changed, before, docs, where)
             return EventOutcome(
                 stored=stored,
                 duplicates=duplicates,
@@ -1293,6 +1341,38 @@ class SQLiteStorage:
             )
 
         return self._run("record events", write)
+
+    def _save_applied(
+        self,
+        conn: sqlite3.Connection,
+        changed: Mapping[int, Send],
+        before: Mapping[int, Send],
+        docs: Mapping[int, dict[str, Any]],
+        where: Mapping[tuple[str, str], int],
+    ) -> None:
+        """Write the sends a batch of events changed (``changed``, by pk)."""
+        conn.executemany(
+            "UPDATE sends SET status = ?, reason = ?, sent_on = ?, data = ? WHERE pk = ?",
+            [
+                (
+                    s.status.value,
+                    send_reason(s),
+                    _ots(s.sent_on),
+                    _patched_send_doc(docs[pk], before[pk], s) if pk in docs else _send_doc(s),
+                    pk,
+                )
+                for pk, s in changed.items()
+            ],
+        )
+        # An attempt without a provider gains one from its first event: re-index
+        # a send unless its message ids are the ones it had and all point to it.
+        stale = []
+        for pk, s in changed.items():
+            keys = _message_keys(s)
+            if keys != _message_keys(before[pk]) or any(where.get(k) != pk for k in keys):
+                stale.append(s)
+        if stale:
+            self._index_messages(conn, stale)
 
     def iter_events(
         self, *, provider: str | None = None, provider_message_id: str | None = None
@@ -1400,6 +1480,165 @@ class SQLiteStorage:
             f"SELECT {select} FROM recipients WHERE campaign_id = ?{group}", (campaign_id,)
         )
         return {tuple(row[:-1]): row[-1] for row in rows if row[-1]}
+
+    # -- eligibility pushed into SQL --
+    # The default rules as one query per step (providers/_sql_eligibility.py);
+    # each method answers exactly what smscampaign.eligibility.Eligibility
+    # answers over iter_recipients() with the account's suppression list.
+
+    def decide_step(
+        self,
+        campaign: Campaign,
+        step: Step | str,
+        *,
+        now: datetime,
+        suppressed_account: str | None = None,
+        rules: Sequence[Rule] | None = None,
+    ) -> Iterator[Decision]:
+        """Decide one step for every recipient of a campaign, in one query.
+
+        The default rules run in SQLite: one query streams each recipient's
+        reasons, in the order recipients were added; the recipients (with
+        their sends) are built a page at a time. Finish reading before
+        writing what you read.
+
+        Args:
+            campaign: The campaign (its steps and options are used as given).
+            step: The step, or its id.
+            now: The moment of the decision (aware).
+            suppressed_account: The account whose suppression list applies
+                (default: the campaign's).
+            rules: The rules; any list other than :data:`DEFAULT_RULES` is
+                evaluated in Python by :class:`Eligibility` over
+                :meth:`iter_recipients`.
+
+        Returns:
+            A lazy iterator of decisions, as :meth:`Eligibility.decide` gives.
+
+        Raises:
+            InvalidCampaign: The step is not one of the campaign's.
+            NaiveDatetimeError: ``now`` is naive.
+        """
+        account = campaign.account if suppressed_account is None else suppressed_account
+        engine = Eligibility(campaign, step, now=now, rules=rules)
+        if rules is not None and tuple(rules) != DEFAULT_RULES:
+            return self._decide_in_python(campaign, engine.step, now, account, rules)
+        return self._decide_in_sql(self._step_query(campaign, engine.step, now, account))
+
+    def pending_step_ids(
+        self,
+        campaign: Campaign,
+        step: Step | str,
+        *,
+        now: datetime,
+        suppressed_account: str | None = None,
+    ) -> Iterator[str]:
+        """The ids of the recipients pending for a step, in order, from one query.
+
+        The cheap form of :meth:`decide_step` for a runner that only needs
+        who gets the message: no recipient objects are built.
+
+        Raises:
+            InvalidCampaign: The step is not one of the campaign's.
+            NaiveDatetimeError: ``now`` is naive.
+        """
+        account = campaign.account if suppressed_account is None else suppressed_account
+        engine = Eligibility(campaign, step, now=now)
+        return self._pending_ids(self._step_query(campaign, engine.step, now, account))
+
+    def _pending_ids(self, query: StepQuery) -> Iterator[str]:
+        cursor = self._cursor(query.pending_sql, query.params)
+        try:
+            while rows := cursor.fetchmany(_BATCH):
+                for row in rows:
+                    yield row[0]
+        finally:
+            cursor.close()
+
+    def count_step_reasons(
+        self,
+        campaign: Campaign,
+        step: Step | str,
+        *,
+        now: datetime,
+        suppressed_account: str | None = None,
+        rules: Sequence[Rule] | None = None,
+    ) -> ReasonCounts:
+        """Count who is pending for a step and how many each reason excludes, in SQL.
+
+        One ``GROUP BY`` over the decision query: SQLite returns one row per
+        distinct combination of reasons, never a row per recipient.
+
+        Args:
+            campaign: The campaign.
+            step: The step, or its id.
+            now: The moment of the decision (aware).
+            suppressed_account: The account whose suppression list applies
+                (default: the campaign's).
+            rules: The rules; other than the defaults, counted in Python.
+
+        Returns:
+            The counts, as :meth:`Eligibility.counts` gives (reasons in first-met order).
+
+        Raises:
+            InvalidCampaign: The step is not one of the campaign's.
+            NaiveDatetimeError: ``now`` is naive.
+        """
+        account = campaign.account if suppressed_account is None else suppressed_account
+        engine = Eligibility(campaign, step, now=now, rules=rules)
+        if rules is not None and tuple(rules) != DEFAULT_RULES:
+            python = Eligibility(
+                campaign, engine.step, now=now, suppressed=self._suppressed(account), rules=rules
+            )
+            return python.counts(self.iter_recipients(campaign.id))
+        query = self._step_query(campaign, engine.step, now, account)
+        cursor = self._cursor(query.counts_sql, query.params)
+        try:
+            groups = cursor.fetchall()
+        finally:
+            cursor.close()
+        total = sum(row[1] for row in groups)
+        eligible = sum(row[1] for row in groups if row[0] == 0)
+        return ReasonCounts(total, eligible, query.ordered_counts(groups))
+
+    def _step_query(self, campaign: Campaign, step: Step, now: datetime, account: str) -> StepQuery:
+        return StepQuery(
+            campaign,
+            step,
+            now=now,
+            account=account,
+            recipient_columns=f"r.status, r.response, r.list_name, r.fields, {_CONTACT_COLUMNS}",
+        )
+
+    def _cursor(self, sql: str, params: Mapping[str, Any]) -> sqlite3.Cursor:
+        try:
+            return self._conn.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise _translate(exc, "read") from exc
+
+    def _suppressed(self, account: str) -> frozenset[str]:
+        return frozenset(row[0] for row in self._read(
+            "SELECT e164 FROM suppressions WHERE account = ?", (account,)
+        ))  # fmt: skip
+
+    def _decide_in_python(
+        self, campaign: Campaign, step: Step, now: datetime, account: str, rules: Sequence[Rule]
+    ) -> Iterator[Decision]:
+        suppressed = self._suppressed(account)
+        engine = Eligibility(campaign, step, now=now, suppressed=suppressed, rules=rules)
+        yield from engine.decide(self.iter_recipients(campaign.id))
+
+    def _decide_in_sql(self, query: StepQuery) -> Iterator[Decision]:
+        campaign_id = query.campaign.id
+        width = query.recipient_width
+        cursor = self._cursor(query.decisions_sql, query.params)
+        try:
+            while rows := cursor.fetchmany(_BATCH):
+                recipients = self._recipients(campaign_id, [row[:width] for row in rows], True)
+                for row, recipient in zip(rows, recipients, strict=True):
+                    yield query.decision(recipient, row)
+        finally:
+            cursor.close()
 
 
 # Column names come from these fixed tables, never from the caller.

@@ -377,6 +377,13 @@ class StorageContract:
         assert got[-1] == extra
         assert storage.get_recipient(campaign.id, "c5") == extra
 
+    def test_get_recipients_in_bulk(self, storage: Storage, campaign: Campaign) -> None:
+        """Several recipients come back by id; unknown ids are left out, repeats fold."""
+        got = storage.get_recipients(campaign.id, ["c2", "c0", "nope", "c2"])
+        assert set(got) == {"c0", "c2"}
+        assert got["c2"] == storage.get_recipient(campaign.id, "c2")
+        assert storage.get_recipients("no-such-campaign", ["c0"]) == {}
+
     def test_add_recipients_is_idempotent(self, storage: Storage, campaign: Campaign) -> None:
         """Adding a recipient again changes nothing and is not counted."""
         again = _recipient(campaign.id, 0, status=ContactStatus.REMOVED)

@@ -1,0 +1,1137 @@
+"""CampaignRunner: one campaign tick is eligibility, then plan, then send.
+
+The runner is the service layer. It owns no state of its own beyond caches
+and the throttle's memory of recent sends: everything it decides is written
+through a :class:`~smscampaign.providers.base.Storage`, and every message
+goes through a :class:`~smscampaign.providers.gateway.Gateway`.
+
+A tick (:meth:`CampaignRunner.tick`) does, in order:
+
+1. starts scheduled campaigns whose start has come, and completes those whose
+   end date has passed (their queued sends are CANCELED: seed 002's end date
+   cuts the campaign short);
+2. for each step of each running campaign, evaluates eligibility and queues a
+   send for every pending recipient; a recipient excluded for a lasting reason
+   gets one SKIPPED send naming every reason (not charged);
+3. claims due sends and, for each, re-checks suppression and consent from
+   storage (the last line of defence), moves it into the recipient's open
+   window if it is outside it, keeps to the throttle, and sends it with an
+   idempotency key and a validity period that ends when the window closes;
+4. completes campaigns with nothing left to do, and suspends those whose
+   bounce or opt-out rate passed its threshold.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any, Protocol
+
+import attrs
+
+from smscampaign.domain._time import require_aware
+from smscampaign.domain.campaign import Campaign, CampaignState, TimelineAction
+from smscampaign.domain.contact import (
+    Consent,
+    Contact,
+    ContactStatus,
+    Recipient,
+    Suppression,
+    SuppressionCause,
+)
+from smscampaign.domain.delivery import DeliveryStatus, FailureReason, Send, StatusEvent
+from smscampaign.domain.replies import (
+    DEFAULT_KEYWORDS,
+    InboundMessage,
+    Keyword,
+    KeywordSet,
+    ReplyClassification,
+)
+from smscampaign.eligibility import DEFAULT_RULES, AlreadySentRule, Decision, Eligibility, Reason
+from smscampaign.errors import (
+    ConfigurationError,
+    GatewayError,
+    MissingField,
+    NotFound,
+    PermanentGatewayError,
+)
+from smscampaign.providers.base import Storage
+from smscampaign.providers.gateway import Gateway, OutboundMessage, WebhookRequest
+from smscampaign.scheduling import LEGAL_HOURS, LegalHoursTable, Schedule
+
+__all__ = [
+    "DEFAULT_HELP_TEXT",
+    "DEFAULT_OPT_OUT_CONFIRMATION",
+    "CampaignRunner",
+    "Clock",
+    "ReplyOutcome",
+    "SuspensionThresholds",
+    "SystemClock",
+    "TickReport",
+]
+
+log = logging.getLogger("smscampaign.runner")
+
+DEFAULT_HELP_TEXT = "Reply STOP to unsubscribe. Msg&data rates may apply."
+"""What a HELP reply gets unless the runner is given another text."""
+
+DEFAULT_OPT_OUT_CONFIRMATION = "You are unsubscribed and will receive no more messages."
+"""The one confirmation an opt-out gets (CTIA allows exactly one)."""
+
+# Reasons that may change on their own as time passes or sends settle: no
+# SKIPPED send is recorded for them, the recipient is simply looked at again.
+_TRANSIENT_REASONS = frozenset(
+    {Reason.NOT_YET_DUE, Reason.NOT_COMPLETE, Reason.PREVIOUS_NOT_RECEIVED, Reason.ALREADY_SENT}
+)
+
+_IN_FLIGHT = frozenset({DeliveryStatus.QUEUED, DeliveryStatus.SENDING})
+
+# Twilio's ValidityPeriod tops out at 36,000 s; most providers accept as much.
+_MAX_VALIDITY = timedelta(hours=10)
+
+
+class Clock(Protocol):
+    """Where the runner reads the time: the system clock, or a virtual one in tests."""
+
+    def now(self) -> datetime:
+        """The current instant (aware)."""
+        ...
+
+
+class SystemClock:
+    """The real clock, in UTC."""
+
+    def now(self) -> datetime:
+        """The current instant."""
+        return datetime.now(timezone.utc)
+
+
+@attrs.frozen(kw_only=True)
+class SuspensionThresholds:
+    """When a campaign suspends itself (seed 003: Brevo suspends on high bounce or unsubscribe).
+
+    Providers publish no numbers for SMS; the defaults follow what carriers
+    and resellers enforce (error rates under 5 %, opt-out rates of 2-3 %
+    trigger 24-hour suspensions, Flowroute flags 5 % opt-outs); see
+    docs/runner.md for the sources. A rate is counted over the campaign's
+    sends that went out, once at least ``min_sends`` did.
+
+    Args:
+        min_sends: Sends that must have gone out before any rate is judged.
+        hard_bounce_rate: Suspend above this share of hard bounces.
+        soft_bounce_rate: Suspend above this share of soft bounces.
+        opt_out_rate: Suspend above this share of opt-outs (replies and carrier opt-outs).
+    """
+
+    min_sends: int = attrs.field(default=100, validator=attrs.validators.ge(1))
+    hard_bounce_rate: float = attrs.field(default=0.05, validator=attrs.validators.gt(0))
+    soft_bounce_rate: float = attrs.field(default=0.10, validator=attrs.validators.gt(0))
+    opt_out_rate: float = attrs.field(default=0.02, validator=attrs.validators.gt(0))
+
+
+@attrs.define(kw_only=True)
+class TickReport:
+    """What one tick did, for logs, progress bars and tests."""
+
+    at: datetime
+    started: list[str] = attrs.field(factory=list)
+    completed: list[str] = attrs.field(factory=list)
+    suspended: list[str] = attrs.field(factory=list)
+    queued: int = 0
+    skipped: int = 0
+    sent: int = 0
+    deferred: int = 0
+    failed: int = 0
+    canceled: int = 0
+    blocked: int = 0
+    """Sends stopped at the last line of defence (suppressed or consent withdrawn)."""
+    next_due: datetime | None = None
+    """The earliest moment a deferred send may go (None: nothing waiting)."""
+
+    def note_due(self, moment: datetime | None) -> None:
+        """Remember ``moment`` if it is the earliest deferred time so far."""
+        if moment is not None and (self.next_due is None or moment < self.next_due):
+            self.next_due = moment
+
+
+@attrs.frozen(kw_only=True)
+class ReplyOutcome:
+    """What the runner did with one inbound message."""
+
+    message: InboundMessage
+    classification: ReplyClassification
+    duplicate: bool = False
+    suppressed: bool = False
+    lifted: bool = False
+    answered: str | None = None
+
+
+class _Throttle:
+    """The runner's memory of recent sends, per campaign, to keep to its throttle.
+
+    Each limit of the campaign's :class:`~smscampaign.scheduling.Throttle` is
+    a sliding window: at most ``count`` sends in any half-open interval of
+    ``period`` seconds, so a 10/s campaign may send 10 at one instant and the
+    next 10 a second later. The daily cap counts the calendar days of the
+    campaign's zone. The memory is per runner process; workers sharing a
+    campaign each keep their own (docs/runner.md).
+    """
+
+    def __init__(self) -> None:
+        self._times: dict[str, collections.deque[datetime]] = {}
+        self._day: dict[str, tuple[str, int]] = {}
+
+    def next_allowed(self, campaign_id: str, schedule: Schedule, now: datetime) -> datetime:
+        """The first instant at or after ``now`` the campaign may send again."""
+        moment = now
+        times = self._times.get(campaign_id)
+        if times:
+            for limit in schedule.throttle.limits:
+                if limit.period < 86_400 and len(times) >= limit.count:
+                    moment = max(moment, times[-limit.count] + timedelta(seconds=limit.period))
+        cap = schedule.throttle.daily_cap
+        if cap is not None:
+            zone = _zone(schedule.time_zone)
+            local = moment.astimezone(zone)
+            seen_day, count = self._day.get(campaign_id, ("", 0))
+            if seen_day == local.date().isoformat() and count >= cap:
+                midnight = datetime.combine(local.date() + timedelta(days=1), datetime.min.time())
+                moment = midnight.replace(tzinfo=zone).astimezone(timezone.utc)
+        return moment
+
+    @staticmethod
+    def slot(schedule: Schedule, start: datetime, k: int) -> datetime:
+        """When the ``k``-th (0-based) of the sends waiting from ``start`` may go.
+
+        Spreading waiting sends over the strictest limit's periods keeps the
+        next ticks from claiming sends the throttle would only defer again.
+        """
+        limits = [lim for lim in schedule.throttle.limits if lim.period < 86_400]
+        if not limits:
+            return start
+        strictest = max(limits, key=lambda lim: lim.period / lim.count)
+        return start + timedelta(seconds=strictest.period * (k // strictest.count))
+
+    def record(self, campaign_id: str, schedule: Schedule, at: datetime) -> None:
+        """Count one send at ``at``."""
+        keep = max(
+            (lim.count for lim in schedule.throttle.limits if lim.period < 86_400), default=0
+        )
+        if keep:
+            times = self._times.get(campaign_id)
+            if times is None or times.maxlen != keep:
+                times = self._times[campaign_id] = collections.deque(times or (), maxlen=keep)
+            times.append(at)
+        day = at.astimezone(_zone(schedule.time_zone)).date().isoformat()
+        seen_day, count = self._day.get(campaign_id, ("", 0))
+        self._day[campaign_id] = (day, count + 1 if seen_day == day else 1)
+
+
+def _awaiting_receipt(decision: Decision, previous_step_id: str) -> bool:
+    """True when a reminder waits only for the previous message's receipt (SENT, no receipt yet)."""
+    if Reason.PREVIOUS_NOT_RECEIVED not in decision.reasons:
+        return False
+    latest = decision.recipient.latest_send(previous_step_id)
+    return latest is not None and latest.status is DeliveryStatus.SENT
+
+
+def _zone(name: str) -> Any:
+    from smscampaign.domain._zones import get_zone
+
+    return get_zone(name)
+
+
+class CampaignRunner:
+    """Runs campaigns: queues what is due, sends it within the law, and takes receipts and replies.
+
+    Args:
+        storage: Where everything is kept.
+        gateway: How messages go out and how webhooks are read.
+        clock: Where the time comes from (default: the system clock).
+        worker: This runner's name when claiming sends (unique per process).
+        legal_hours: The quiet-hours table to enforce.
+        thresholds: When a campaign suspends itself.
+        help_text: The answer to a HELP reply.
+        opt_out_confirmation: The one confirmation an opt-out gets ("" sends none).
+        keywords: The keyword sets replies are classified with.
+        accept_yes: Whether YES is an opt-in.
+        batch_size: How many sends are claimed and saved together.
+        status_callback_url: Given to the gateway for delivery receipts.
+        on_reply: Called with each handled reply; exceptions are logged and contained.
+        evaluation_interval: How often a running campaign's steps are re-evaluated
+            when nothing this runner did has changed them.
+    """
+
+    def __init__(
+        self,
+        storage: Storage,
+        gateway: Gateway,
+        clock: Clock | None = None,
+        *,
+        worker: str = "runner",
+        legal_hours: LegalHoursTable = LEGAL_HOURS,
+        thresholds: SuspensionThresholds | None = None,
+        help_text: str = DEFAULT_HELP_TEXT,
+        opt_out_confirmation: str = DEFAULT_OPT_OUT_CONFIRMATION,
+        keywords: Sequence[KeywordSet] = DEFAULT_KEYWORDS,
+        accept_yes: bool = False,
+        batch_size: int = 500,
+        status_callback_url: str | None = None,
+        on_reply: Callable[[ReplyOutcome], None] | None = None,
+        evaluation_interval: timedelta = timedelta(minutes=1),
+    ) -> None:
+        if batch_size < 1:
+            raise ConfigurationError(f"batch_size must be positive, got {batch_size}")
+        self.storage = storage
+        self.gateway = gateway
+        self.clock: Clock = clock or SystemClock()
+        self.worker = worker
+        self.legal_hours = legal_hours
+        self.thresholds = thresholds or SuspensionThresholds()
+        self.help_text = help_text
+        self.opt_out_confirmation = opt_out_confirmation
+        self.keywords = tuple(keywords)
+        self.accept_yes = accept_yes
+        self.batch_size = batch_size
+        self.status_callback_url = status_callback_url
+        self.on_reply = on_reply
+        self.evaluation_interval = evaluation_interval
+        self._schedules: dict[tuple[Any, ...], Schedule] = {}
+        self._throttle = _Throttle()
+        # Eligibility is re-evaluated when something this runner did may have
+        # changed it, and otherwise every ``evaluation_interval`` (which also
+        # catches what other workers and the host application changed).
+        self._evaluated: dict[str, datetime] = {}
+        self._dirty: set[str] = set()
+        # The open window last found per (schedule, zone signature): numbers
+        # with the same zones, region and area code share their legal hours.
+        self._windows: dict[tuple[Any, ...], tuple[datetime, datetime | None]] = {}
+
+    # -- schedules ----------------------------------------------------------------
+
+    def schedule_for(self, campaign: Campaign) -> Schedule:
+        """The :class:`~smscampaign.scheduling.Schedule` a campaign's fields describe."""
+        retry = campaign.options.retry
+        key = (
+            campaign.time_zone,
+            campaign.send_window,
+            campaign.throttle,
+            campaign.starts_at,
+            campaign.ends_at,
+            campaign.options.transactional,
+            retry,
+        )
+        schedule = self._schedules.get(key)
+        if schedule is None:
+            schedule = Schedule.from_spec(
+                time_zone=campaign.time_zone,
+                window=campaign.send_window,
+                throttle=campaign.throttle,
+                starts_at=campaign.starts_at,
+                ends_at=campaign.ends_at,
+                transactional=campaign.options.transactional,
+                legal_hours=self.legal_hours,
+                retry=retry,
+            )
+            self._schedules[key] = schedule
+        return schedule
+
+    # -- campaign life --------------------------------------------------------------
+
+    def _now(self, now: datetime | None) -> datetime:
+        return require_aware(now if now is not None else self.clock.now(), "now")
+
+    def create(self, campaign: Campaign) -> Campaign:
+        """Store a new campaign (validating its window and throttle first)."""
+        self.schedule_for(campaign)
+        self.storage.add_campaign(campaign)
+        return campaign
+
+    def add_recipients(
+        self,
+        campaign_id: str,
+        contacts: Iterable[Contact | Recipient],
+        *,
+        list_name: str = "",
+        now: datetime | None = None,
+    ) -> int:
+        """Add contacts (or ready-made recipients) to a campaign; returns how many were new.
+
+        Contacts are saved when their account has none with that id. The
+        campaign's timeline records how many were added and from which list.
+        """
+        at = self._now(now)
+        campaign = self.storage.get_campaign(campaign_id)
+
+        def as_recipients() -> Iterator[Recipient]:
+            for item in contacts:
+                if isinstance(item, Recipient):
+                    yield item
+                else:
+                    yield Recipient(campaign_id=campaign_id, contact=item, list_name=list_name)
+
+        self.mark_changed(campaign_id)
+        with self.storage.transaction():
+            added = self.storage.add_recipients(as_recipients())
+            if added:
+                detail = f"{added} recipients" + (f" from {list_name}" if list_name else "")
+                self.storage.save_campaign(
+                    campaign.record(
+                        TimelineAction.RECIPIENTS_ADDED, at=at, cause="import", detail=detail
+                    )
+                )
+        return added
+
+    def _transition(self, campaign_id: str, action: Callable[[Campaign], Campaign]) -> Campaign:
+        self.mark_changed(campaign_id)
+        with self.storage.transaction():
+            campaign = action(self.storage.get_campaign(campaign_id))
+            self.storage.save_campaign(campaign)
+        return campaign
+
+    def schedule(
+        self, campaign_id: str, *, now: datetime | None = None, cause: str = "operator"
+    ) -> Campaign:
+        """DRAFT → SCHEDULED, after checking every template can be filled by some recipient."""
+        at = self._now(now)
+        fields: set[str] = set()
+        for recipient in self.storage.iter_recipients(campaign_id, with_sends=False):
+            fields.update(k for k, v in recipient.template_values().items() if v)
+        campaign = self.storage.get_campaign(campaign_id)
+        self.schedule_for(campaign)
+        return self._transition(
+            campaign_id, lambda c: c.schedule(at=at, cause=cause, available_fields=fields)
+        )
+
+    def start(
+        self, campaign_id: str, *, now: datetime | None = None, cause: str = "operator"
+    ) -> Campaign:
+        """SCHEDULED → IN_PROGRESS now, without waiting for the start time."""
+        at = self._now(now)
+        return self._transition(campaign_id, lambda c: c.start(at=at, cause=cause))
+
+    def suspend(self, campaign_id: str, *, cause: str, now: datetime | None = None) -> Campaign:
+        """IN_PROGRESS → SUSPENDED: nothing is sent until it is resumed."""
+        at = self._now(now)
+        return self._transition(campaign_id, lambda c: c.suspend(at=at, cause=cause))
+
+    def resume(
+        self, campaign_id: str, *, now: datetime | None = None, cause: str = "operator"
+    ) -> Campaign:
+        """SUSPENDED → IN_PROGRESS."""
+        at = self._now(now)
+        return self._transition(campaign_id, lambda c: c.resume(at=at, cause=cause))
+
+    def stop(
+        self, campaign_id: str, *, now: datetime | None = None, cause: str = "operator"
+    ) -> Campaign:
+        """Stop a campaign for good: every send not yet out is CANCELED."""
+        at = self._now(now)
+        with self.storage.transaction():
+            campaign = self.storage.get_campaign(campaign_id).stop(at=at, cause=cause)
+            self.storage.save_campaign(campaign)
+            self._cancel_pending(campaign_id, at)
+        return campaign
+
+    def complete(self, campaign_id: str, *, cause: str, now: datetime | None = None) -> Campaign:
+        """IN_PROGRESS → COMPLETED; sends not yet out are CANCELED."""
+        at = self._now(now)
+        with self.storage.transaction():
+            campaign = self.storage.get_campaign(campaign_id).complete(at=at, cause=cause)
+            self.storage.save_campaign(campaign)
+            self._cancel_pending(campaign_id, at)
+        return campaign
+
+    def _cancel_pending(self, campaign_id: str, at: datetime) -> int:
+        pending = [
+            s.cancel(at=at)
+            for s in self.storage.iter_sends(campaign_id)
+            if s.status is DeliveryStatus.QUEUED
+        ]
+        if pending:
+            self.storage.save_sends(pending)
+        return len(pending)
+
+    # -- the tick -------------------------------------------------------------------
+
+    def tick(self, now: datetime | None = None) -> TickReport:
+        """Do everything that is due at ``now`` (default: the clock's now)."""
+        at = self._now(now)
+        report = TickReport(at=at)
+        evaluated: dict[str, bool] = {}
+        for campaign in list(self.storage.iter_campaigns()):
+            campaign = self._advance_state(campaign, at, report)
+            if campaign.state is CampaignState.IN_PROGRESS and self._due_for_evaluation(
+                campaign.id, at
+            ):
+                evaluated[campaign.id] = self._queue_steps(campaign, at, report)
+        touched = self._dispatch(at, report)
+        for campaign_id in touched | evaluated.keys():
+            self._after_dispatch(campaign_id, at, report, waiting=evaluated.get(campaign_id))
+        return report
+
+    def _due_for_evaluation(self, campaign_id: str, at: datetime) -> bool:
+        last = self._evaluated.get(campaign_id)
+        if campaign_id in self._dirty or last is None or at - last >= self.evaluation_interval:
+            self._dirty.discard(campaign_id)
+            self._evaluated[campaign_id] = at
+            return True
+        return False
+
+    def mark_changed(self, campaign_id: str | None = None) -> None:
+        """Have the next tick re-evaluate a campaign's steps (all campaigns when None).
+
+        Call it after changing recipients behind the runner's back (the
+        runner's own methods do it for you).
+        """
+        if campaign_id is None:
+            self._evaluated.clear()
+        else:
+            self._dirty.add(campaign_id)
+
+    def _active_ids(self) -> list[str]:
+        return [c.id for c in self.storage.iter_campaigns() if c.state is CampaignState.IN_PROGRESS]
+
+    def _advance_state(self, campaign: Campaign, at: datetime, report: TickReport) -> Campaign:
+        if campaign.state is CampaignState.SCHEDULED and (
+            campaign.starts_at is None or campaign.starts_at <= at
+        ):
+            campaign = campaign.start(at=at, cause="start time reached")
+            self.storage.save_campaign(campaign)
+            report.started.append(campaign.id)
+        if (
+            campaign.state is CampaignState.IN_PROGRESS
+            and campaign.ends_at is not None
+            and at >= campaign.ends_at
+        ):
+            with self.storage.transaction():
+                canceled = self._cancel_pending(campaign.id, at)
+                campaign = campaign.complete(
+                    at=at,
+                    cause="end date passed",
+                    detail=f"{canceled} sends not yet out were canceled",
+                )
+                self.storage.save_campaign(campaign)
+                report.canceled += canceled
+            report.completed.append(campaign.id)
+        return campaign
+
+    def _suppressed_numbers(self, account: str) -> frozenset[str]:
+        return frozenset(s.e164 for s in self.storage.iter_suppressions(account=account))
+
+    def _queue_steps(self, campaign: Campaign, at: datetime, report: TickReport) -> bool:
+        """Queue every pending recipient of every step; True while anything is left to do.
+
+        Something is left to do when a send was queued, a reminder is not yet
+        due, or a reminder waits for the previous message's receipt.
+        """
+        suppressed = self._suppressed_numbers(campaign.account)
+        waiting = False
+        # With an end date, a response may still complete (and earn its thank-you)
+        # until the end; without one, the campaign completes once nothing is due.
+        thank_you_may_follow = campaign.ends_at is not None
+        for step in campaign.steps:
+            previous = campaign.previous_step(step.id)
+            engine = Eligibility(campaign, step, now=at, suppressed=suppressed)
+            batch: list[Send] = []
+            for decision in engine.decide(self.storage.iter_recipients(campaign.id)):
+                if (
+                    decision.due_at is not None
+                    or (previous is not None and _awaiting_receipt(decision, previous.id))
+                    or (thank_you_may_follow and decision.reasons == (Reason.NOT_COMPLETE,))
+                ):
+                    waiting = True
+                send = self._send_for(campaign, decision, at)
+                if send is None:
+                    continue
+                batch.append(send)
+                if send.status is DeliveryStatus.SKIPPED:
+                    report.skipped += 1
+                else:
+                    report.queued += 1
+                    waiting = True
+                if len(batch) >= self.batch_size:
+                    self.storage.save_sends(batch)
+                    batch = []
+            if batch:
+                self.storage.save_sends(batch)
+        return waiting
+
+    def _send_for(self, campaign: Campaign, decision: Decision, at: datetime) -> Send | None:
+        recipient = decision.recipient
+        step = decision.step
+        if not decision.reasons:
+            try:
+                body = step.render(recipient.template_values())
+            except MissingField:  # pragma: no cover - the MISSING_FIELD rule excludes these
+                return None
+            return Send(
+                campaign_id=campaign.id,
+                recipient_id=recipient.id,
+                step_id=step.id,
+                to=recipient.phone.e164,
+                created_at=at,
+                body=body,
+                policy=campaign.options.retry,
+                id=f"{campaign.id}:{step.id}:{recipient.id}:{len(recipient.sends_for(step.id))}",
+            )
+        if any(reason in _TRANSIENT_REASONS for reason in decision.reasons):
+            return None
+        reasons = decision.skip_reasons
+        latest = recipient.latest_send(step.id)
+        send_id = f"{campaign.id}:{step.id}:{recipient.id}:{len(recipient.sends_for(step.id))}"
+        if latest is not None and latest.status is DeliveryStatus.SKIPPED:
+            # One skip record per recipient and step: when the reasons change
+            # (e.g. a STOP blocked it at dispatch, and eligibility now names
+            # every reason), the record is updated, not repeated.
+            if latest.skip_reasons == reasons:
+                return None
+            send_id = latest.id
+        return Send.skipped(
+            campaign_id=campaign.id,
+            recipient_id=recipient.id,
+            step_id=step.id,
+            to=recipient.phone.e164,
+            at=at,
+            reasons=reasons,
+            id=send_id,
+        )
+
+    # -- dispatch -------------------------------------------------------------------
+
+    def _dispatch(self, at: datetime, report: TickReport) -> set[str]:
+        """Send what is due; returns the ids of the campaigns whose sends it handled."""
+        campaigns: dict[str, Campaign] = {}
+        waiting: collections.Counter[str] = collections.Counter()
+        while True:
+            claimed = self.storage.claim_due_sends(self.worker, at, self.batch_size)
+            if not claimed:
+                return set(campaigns)
+            done: list[Send] = []
+            by_campaign: dict[str, list[Send]] = {}
+            for send in claimed:
+                by_campaign.setdefault(send.campaign_id, []).append(send)
+            for campaign_id, sends in by_campaign.items():
+                campaign = campaigns.get(campaign_id)
+                if campaign is None:
+                    campaign = campaigns[campaign_id] = self.storage.get_campaign(campaign_id)
+                # One query each for the batch: the recipients as they are now, and
+                # which of their numbers are suppressed now (the last line of defence).
+                recipients = self.storage.get_recipients(
+                    campaign_id, [s.recipient_id for s in sends]
+                )
+                suppressed = self.storage.find_suppressions(
+                    [s.to for s in sends], account=campaign.account
+                )
+                for send in sends:
+                    done.append(
+                        self._dispatch_one(
+                            campaign,
+                            send,
+                            recipients.get(send.recipient_id),
+                            send.to in suppressed,
+                            at,
+                            report,
+                            waiting,
+                        )
+                    )
+            with self.storage.transaction():
+                self.storage.save_sends(done)
+            if len(claimed) < self.batch_size:
+                return set(campaigns)
+
+    def _dispatch_one(
+        self,
+        campaign: Campaign,
+        send: Send,
+        recipient: Recipient | None,
+        suppressed: bool,
+        at: datetime,
+        report: TickReport,
+        waiting: collections.Counter[str],
+    ) -> Send:
+        if campaign.state is not CampaignState.IN_PROGRESS:
+            report.deferred += 1
+            return attrs.evolve(send, due_at=at + timedelta(minutes=1))
+        if recipient is None:  # pragma: no cover - storage keeps sends with their recipients
+            report.canceled += 1
+            return send.cancel(at=at)
+        # The last line of defence: what storage says now, not what the queue thought.
+        block = Reason.SUPPRESSED.value if suppressed else self._blocked(campaign, recipient)
+        if block is not None:
+            report.blocked += 1
+            if send.attempts:
+                return send.give_up(at=at) if send.awaiting_retry else send
+            return Send.skipped(
+                campaign_id=send.campaign_id,
+                recipient_id=send.recipient_id,
+                step_id=send.step_id,
+                to=send.to,
+                at=at,
+                reasons=(block,),
+                id=send.id,
+            )
+        schedule = self.schedule_for(campaign)
+        window = self._window(schedule, recipient, at)
+        if window is None:
+            report.canceled += 1
+            return send.cancel(at=at) if not send.attempts else send.give_up(at=at)
+        opens, closes = window
+        start = self._throttle.next_allowed(campaign.id, schedule, opens)
+        if start > at:
+            slot = self._throttle.slot(schedule, start, waiting[campaign.id])
+            waiting[campaign.id] += 1
+            report.deferred += 1
+            report.note_due(slot)
+            return attrs.evolve(send, due_at=slot)
+        return self._send_now(campaign, schedule, send, closes, at, report, recipient)
+
+    def _window(
+        self, schedule: Schedule, recipient: Recipient, at: datetime
+    ) -> tuple[datetime, datetime | None] | None:
+        """The open window at or after ``at`` for this recipient: (opens, closes), or None."""
+        phone = recipient.phone
+        key = (
+            id(schedule),
+            recipient.time_zone,
+            phone.time_zones,
+            phone.region,
+            phone.kind,
+            phone.e164[:5] if phone.e164.startswith("+1") else "",
+        )
+        cached = self._windows.get(key)
+        if cached is not None and cached[0] <= at and (cached[1] is None or at < cached[1]):
+            return at, cached[1]
+        answer = schedule.next_send_time(recipient, at, now=at)
+        if answer.at is None:
+            return None
+        if answer.at <= at:
+            self._windows[key] = (answer.at, answer.window_closes)
+        return answer.at, answer.window_closes
+
+    def _blocked(self, campaign: Campaign, recipient: Recipient) -> str | None:
+        consent = recipient.contact.consent
+        if consent is Consent.OPTED_OUT:
+            return Reason.OPTED_OUT.value
+        if consent is Consent.PENDING_OPT_IN and not campaign.options.allow_pending_opt_in:
+            return Reason.NOT_OPTED_IN.value
+        if recipient.status is not ContactStatus.ACTIVE:
+            return str(recipient.status)
+        return None
+
+    def _send_now(
+        self,
+        campaign: Campaign,
+        schedule: Schedule,
+        send: Send,
+        closes: datetime | None,
+        at: datetime,
+        report: TickReport,
+        recipient: Recipient,
+    ) -> Send:
+        send = send.start_attempt(at=at)
+        number = len(send.attempts)
+        # The validity period ends when the recipient's window closes (at most
+        # the 10 hours providers accept), so a backlog expires instead of
+        # delivering at night.
+        valid_until = None if closes is None else min(closes, at + _MAX_VALIDITY)
+        message = OutboundMessage(
+            to=send.to,
+            sender=campaign.sender,
+            body=send.body,
+            idempotency_key=f"{send.id}:{number}",
+            valid_until=valid_until,
+            status_callback_url=self.status_callback_url,
+        )
+        self._throttle.record(campaign.id, schedule, at)
+        try:
+            receipt = self.gateway.send(message)
+        except GatewayError as error:
+            report.failed += 1
+            send = send.apply(
+                StatusEvent.failure(
+                    provider=self.gateway.name,
+                    provider_message_id=f"unsent:{send.id}:{number}",
+                    occurred_at=at,
+                    reason=error.reason or FailureReason.PROVIDER_ERROR,
+                    permanent=isinstance(error, PermanentGatewayError),
+                    provider_code=error.provider_code,
+                    provider_text=error.provider_text or str(error),
+                )
+            )
+            return self._after_failure(campaign, schedule, recipient, send, at, report)
+        report.sent += 1
+        return send.apply(receipt.to_event())
+
+    def _after_failure(
+        self,
+        campaign: Campaign,
+        schedule: Schedule,
+        recipient: Recipient,
+        send: Send,
+        at: datetime,
+        report: TickReport,
+    ) -> Send:
+        """Suppress a bad number, or place the retry of a temporary failure in a window."""
+        if send.status is DeliveryStatus.HARD_BOUNCED:
+            reason = send.failure_reason
+            if reason is not None and reason.suppresses:
+                cause = (
+                    SuppressionCause.CARRIER_OPT_OUT
+                    if reason is FailureReason.OPTED_OUT_AT_CARRIER
+                    else SuppressionCause.HARD_BOUNCE
+                )
+                attempt = send.last_attempt
+                self.storage.suppress(
+                    Suppression(
+                        e164=send.to,
+                        cause=cause,
+                        at=at,
+                        account=campaign.account,
+                        detail=(attempt.provider_code or reason.value) if attempt else reason.value,
+                        campaign_id=campaign.id,
+                        by=self.gateway.name,
+                    )
+                )
+            return send
+        if not send.awaiting_retry:
+            return send
+        first = send.attempts[0].queued_at
+        last = send.last_attempt
+        failed_at = last.failed_at if last is not None and last.failed_at else at
+        retry = schedule.retry_time(
+            recipient, failed_at, attempt=send.retries_used + 1, first_failed_at=first
+        )
+        if retry.at is None:
+            return send.give_up(at=at)
+        report.note_due(retry.at)
+        return send.schedule_retry(at=retry.at)
+
+    def _after_dispatch(
+        self, campaign_id: str, at: datetime, report: TickReport, *, waiting: bool | None
+    ) -> None:
+        """Suspend a campaign whose rates passed their thresholds, or complete a finished one.
+
+        ``waiting`` is what this tick's evaluation said (None: not evaluated,
+        so completion is not judged this tick).
+        """
+        campaign = self.storage.get_campaign(campaign_id)
+        if campaign.state is not CampaignState.IN_PROGRESS:
+            return
+        cause = self._suspension_cause(campaign_id)
+        if cause is not None:
+            self.storage.save_campaign(campaign.suspend(at=at, cause=cause))
+            report.suspended.append(campaign_id)
+            return
+        if waiting is False and not self._in_flight(campaign_id):
+            self.storage.save_campaign(campaign.complete(at=at, cause="every recipient reached"))
+            report.completed.append(campaign_id)
+
+    def _in_flight(self, campaign_id: str) -> bool:
+        counts = self.storage.count_sends(campaign_id, by=("status",))
+        return any(counts.get((s.value,), 0) for s in _IN_FLIGHT)
+
+    def _suspension_cause(self, campaign_id: str) -> str | None:
+        counts = self.storage.count_sends(campaign_id, by=("status", "reason"))
+        went_out = sum(
+            n
+            for (status, _), n in counts.items()
+            if status
+            in (
+                DeliveryStatus.SENT,
+                DeliveryStatus.DELIVERED,
+                DeliveryStatus.SOFT_BOUNCED,
+                DeliveryStatus.HARD_BOUNCED,
+                DeliveryStatus.SENDING,
+            )
+        )
+        if went_out < self.thresholds.min_sends:
+            return None
+        hard = sum(n for (s, _), n in counts.items() if s == DeliveryStatus.HARD_BOUNCED)
+        soft = sum(n for (s, _), n in counts.items() if s == DeliveryStatus.SOFT_BOUNCED)
+        carrier_opt_outs = sum(
+            n
+            for (s, r), n in counts.items()
+            if s == DeliveryStatus.HARD_BOUNCED and r == FailureReason.OPTED_OUT_AT_CARRIER
+        )
+        opt_outs = carrier_opt_outs + self._reply_opt_outs(campaign_id)
+        for name, count, limit in (
+            ("hard-bounce", hard, self.thresholds.hard_bounce_rate),
+            ("soft-bounce", soft, self.thresholds.soft_bounce_rate),
+            ("opt-out", opt_outs, self.thresholds.opt_out_rate),
+        ):
+            rate = count / went_out
+            if rate > limit:
+                return (
+                    f"{name} rate {rate:.1%} ({count} of {went_out} sent) "
+                    f"is above the {limit:.1%} threshold"
+                )
+        return None
+
+    def _reply_opt_outs(self, campaign_id: str) -> int:
+        counts = self.storage.count_recipients(campaign_id, by=("status",))
+        return counts.get((ContactStatus.UNSUBSCRIBED.value,), 0)
+
+    # -- webhooks -------------------------------------------------------------------
+
+    def handle_status(self, request: WebhookRequest, *, now: datetime | None = None) -> list[Send]:
+        """Verify and apply a provider's status callback; returns the sends it changed.
+
+        Duplicates and reordering are harmless (the merge converges); a
+        receipt for an id not recorded yet is kept until the id appears. A
+        temporary failure reported in a receipt is retried like one raised at
+        send time; a permanent one on a bad number suppresses it.
+
+        Raises:
+            WebhookVerificationError: The signature did not verify.
+            MalformedWebhook: The body is not the provider's format.
+        """
+        events = self.gateway.parse_status(request)
+        return self.apply_events(events, now=now)
+
+    def apply_events(
+        self, events: Iterable[StatusEvent], *, now: datetime | None = None
+    ) -> list[Send]:
+        """Apply already parsed status events (see :meth:`handle_status`)."""
+        at = self._now(now)
+        with self.storage.transaction():
+            outcome = self.storage.record_events(events)
+            follow_up: list[Send] = []
+            for send in outcome.sends:
+                updated = self._settle(send, at)
+                if updated is not send:
+                    follow_up.append(updated)
+            if follow_up:
+                self.storage.save_sends(follow_up)
+        return [*outcome.sends]
+
+    def _settle(self, send: Send, at: datetime) -> Send:
+        if send.status is DeliveryStatus.HARD_BOUNCED or (
+            send.awaiting_retry and send.due_at is None
+        ):
+            campaign = self.storage.get_campaign(send.campaign_id)
+            recipient = self.storage.get_recipient(send.campaign_id, send.recipient_id)
+            schedule = self.schedule_for(campaign)
+            if send.status is DeliveryStatus.HARD_BOUNCED:
+                if self.storage.get_suppression(send.to, account=campaign.account) is None:
+                    self._after_failure(campaign, schedule, recipient, send, at, TickReport(at=at))
+                return send
+            return self._after_failure(campaign, schedule, recipient, send, at, TickReport(at=at))
+        return send
+
+    def handle_inbound(
+        self, request: WebhookRequest, *, now: datetime | None = None
+    ) -> list[ReplyOutcome]:
+        """Verify and handle a provider's inbound-message callback.
+
+        Raises:
+            WebhookVerificationError: The signature did not verify.
+            MalformedWebhook: The body is not the provider's format.
+        """
+        return [self.handle_reply(m, now=now) for m in self.gateway.parse_inbound(request)]
+
+    def handle_reply(self, message: InboundMessage, *, now: datetime | None = None) -> ReplyOutcome:
+        """Record and act on one reply.
+
+        An opt-out suppresses the number across every campaign of the account
+        before the next send and gets one confirmation; HELP gets the help
+        text; an opt-in lifts a stop-word suppression (only the recipient can
+        undo their own STOP); anything else is recorded and counted.
+        """
+        at = self._now(now)
+        classification = message.classify(keywords=self.keywords, accept_yes=self.accept_yes)
+        if not self.storage.record_inbound(message):
+            return ReplyOutcome(message=message, classification=classification, duplicate=True)
+        outcome = ReplyOutcome(message=message, classification=classification)
+        if classification.keyword is Keyword.OPT_OUT:
+            outcome = self._opt_out(message, classification, at)
+        elif classification.keyword is Keyword.OPT_IN:
+            outcome = self._opt_in(message, classification, at)
+        elif classification.keyword is Keyword.HELP and self.help_text:
+            self._answer(message, self.help_text)
+            outcome = attrs.evolve(outcome, answered=self.help_text)
+        if self.on_reply is not None:
+            try:
+                self.on_reply(outcome)
+            except Exception:  # a host's hook must never lose the reply
+                log.exception("on_reply hook failed for %s", message.provider_message_id)
+        return outcome
+
+    def _contacts_of(self, message: InboundMessage) -> list[Contact]:
+        found = self.storage.find_contacts([message.sender.e164], account=message.account)
+        return list(found.values())
+
+    def _set_recipient_status(
+        self, contact: Contact, account: str, old: set[ContactStatus], new: ContactStatus
+    ) -> None:
+        changed: list[Recipient] = []
+        for campaign in self.storage.iter_campaigns(account=account):
+            try:
+                recipient = self.storage.get_recipient(campaign.id, contact.id)
+            except NotFound:
+                continue
+            if recipient.status in old:
+                changed.append(recipient.with_status(new))
+        if changed:
+            self.storage.update_recipients(changed)
+
+    def _opt_out(
+        self, message: InboundMessage, classification: ReplyClassification, at: datetime
+    ) -> ReplyOutcome:
+        e164 = message.sender.e164
+        with self.storage.transaction():
+            added = self.storage.suppress(
+                Suppression(
+                    e164=e164,
+                    cause=SuppressionCause.STOP_WORD,
+                    at=at,
+                    account=message.account,
+                    detail=message.body,
+                    by=message.provider,
+                )
+            )
+            for contact in self._contacts_of(message):
+                if contact.consent is not Consent.OPTED_OUT:
+                    self.storage.save_contacts([contact.with_consent(Consent.OPTED_OUT)])
+                self._set_recipient_status(
+                    contact,
+                    message.account,
+                    {ContactStatus.ACTIVE, ContactStatus.INACTIVE},
+                    ContactStatus.UNSUBSCRIBED,
+                )
+        answered = None
+        if added and self.opt_out_confirmation:
+            self._answer(message, self.opt_out_confirmation)
+            answered = self.opt_out_confirmation
+        return ReplyOutcome(
+            message=message, classification=classification, suppressed=True, answered=answered
+        )
+
+    def _opt_in(
+        self, message: InboundMessage, classification: ReplyClassification, at: datetime
+    ) -> ReplyOutcome:
+        e164 = message.sender.e164
+        entry = self.storage.get_suppression(e164, account=message.account)
+        lifted = False
+        with self.storage.transaction():
+            if entry is not None and entry.cause.lifted_by_opt_in:
+                self.storage.unsuppress(
+                    e164, account=message.account, at=at, by="opt_in", reason=message.body
+                )
+                lifted = True
+            if entry is None or lifted:
+                for contact in self._contacts_of(message):
+                    if contact.consent is not Consent.OPTED_IN:
+                        self.storage.save_contacts([contact.with_consent(Consent.OPTED_IN)])
+                    self._set_recipient_status(
+                        contact, message.account, {ContactStatus.UNSUBSCRIBED}, ContactStatus.ACTIVE
+                    )
+        return ReplyOutcome(message=message, classification=classification, lifted=lifted)
+
+    def _answer(self, message: InboundMessage, text: str) -> None:
+        """Send one automatic answer (confirmation or help) outside any campaign's counts."""
+        try:
+            self.gateway.send(
+                OutboundMessage(
+                    to=message.sender.e164,
+                    sender=message.recipient,
+                    body=text,
+                    idempotency_key=f"answer:{message.provider}:{message.provider_message_id}",
+                )
+            )
+        except GatewayError as error:
+            # Providers that handle opt-outs themselves (Twilio's default) refuse
+            # our confirmation with an opted-out error: they sent their own.
+            log.info("could not answer %s: %s", message.sender.e164, error)
+
+    # -- requeue and reconciliation ------------------------------------------------
+
+    def requeue(
+        self,
+        campaign_id: str,
+        step_id: str,
+        *,
+        soft_bounced: bool = True,
+        unreached: bool = True,
+        now: datetime | None = None,
+        cause: str = "operator",
+    ) -> int:
+        """Send a step again to those it did not reach (seed 003 "Requeue").
+
+        Args:
+            campaign_id: The campaign.
+            step_id: The step.
+            soft_bounced: Resend to recipients whose send soft-bounced.
+            unreached: Resend to recipients whose send was canceled.
+            now: When.
+            cause: Who or why, for the timeline.
+
+        Returns:
+            How many sends were queued. Every other eligibility rule still
+            applies: suppressed, inactive or unconsenting recipients stay out.
+        """
+        at = self._now(now)
+        campaign = self.storage.get_campaign(campaign_id)
+        step = campaign.step(step_id)
+        # Only a running or completed campaign can be requeued: checked before
+        # anything is queued, so a stopped campaign never gets sends it cannot send.
+        campaign.requeue(at=at, cause=cause)
+        wanted: set[DeliveryStatus] = set()
+        if soft_bounced:
+            wanted.add(DeliveryStatus.SOFT_BOUNCED)
+        if unreached:
+            wanted.add(DeliveryStatus.CANCELED)
+        rules = [r for r in DEFAULT_RULES if not isinstance(r, AlreadySentRule)]
+        engine = Eligibility(
+            campaign,
+            step,
+            now=at,
+            suppressed=self._suppressed_numbers(campaign.account),
+            rules=rules,
+        )
+        fresh: list[Send] = []
+        for decision in engine.decide(self.storage.iter_recipients(campaign_id)):
+            latest = decision.recipient.latest_send(step.id)
+            if decision.reasons or latest is None or latest.status not in wanted:
+                continue
+            send = self._send_for(campaign, decision, at)
+            if send is not None:
+                fresh.append(send)
+        self.mark_changed(campaign_id)
+        with self.storage.transaction():
+            if fresh:
+                self.storage.save_sends(fresh)
+            self.storage.save_campaign(
+                campaign.requeue(at=at, cause=cause, detail=f"{len(fresh)} sends of {step_id}")
+            )
+        return len(fresh)
+
+    def unconfirmed(
+        self,
+        campaign_id: str,
+        *,
+        older_than: timedelta = timedelta(hours=72),
+        now: datetime | None = None,
+    ) -> list[Send]:
+        """Sends still SENT long after they went out: "sent, no receipt", never delivered."""
+        at = self._now(now)
+        return [
+            s
+            for s in self.storage.iter_sends(campaign_id)
+            if s.status is DeliveryStatus.SENT
+            and s.sent_on is not None
+            and at - s.sent_on >= older_than
+        ]
+
+    def update_responses(self, campaign_id: str, responses: Iterable[tuple[str, Any]]) -> int:
+        """Set response statuses the host application reports, as ``(contact_id, status)``."""
+        changed = [
+            self.storage.get_recipient(campaign_id, contact_id).with_response(status)
+            for contact_id, status in responses
+        ]
+        if not changed:
+            return 0
+        self.mark_changed(campaign_id)
+        return self.storage.update_recipients(changed)
