@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 LINT_PATHS := src tests $(wildcard bench)
 
-.PHONY: test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,10 @@ $(BIN)/python:
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,all]'
 	touch $(STAMP)
+
+# A whole survey campaign on the simulated carrier; its files land in demo-output/.
+demo: $(STAMP)
+	$(BIN)/smscampaign demo --dir demo-output
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINT_PATHS)

@@ -20,3 +20,8 @@ class TestReadme:
     def test_first_lines_name_the_commands(self) -> None:
         head = README.read_text(encoding="utf-8").splitlines()[:6]
         assert any("make test" in line for line in head)
+        assert any("make demo" in line for line in head)
+
+    def test_demo_comes_first(self) -> None:
+        text = README.read_text(encoding="utf-8")
+        assert text.index("make demo") < text.index("make test")

@@ -24,6 +24,7 @@ A tick (:meth:`CampaignRunner.tick`) does, in order:
 from __future__ import annotations
 
 import collections
+import itertools
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
@@ -525,36 +526,47 @@ class CampaignRunner:
         """Queue every pending recipient of every step; True while anything is left to do.
 
         Something is left to do when a send was queued, a reminder is not yet
-        due, or a reminder waits for the previous message's receipt.
+        due, or a reminder waits for the previous message's receipt. The
+        recipients are read once, in chunks, and every step's engine decides
+        each chunk (an engine gives the same decisions however its stream is
+        chunked).
         """
         suppressed = self._suppressed_numbers(campaign.account)
         waiting = False
         # With an end date, a response may still complete (and earn its thank-you)
         # until the end; without one, the campaign completes once nothing is due.
         thank_you_may_follow = campaign.ends_at is not None
-        for step in campaign.steps:
-            previous = campaign.previous_step(step.id)
-            engine = Eligibility(campaign, step, now=at, suppressed=suppressed)
+        engines = [
+            (
+                Eligibility(campaign, step, now=at, suppressed=suppressed),
+                campaign.previous_step(step.id),
+            )
+            for step in campaign.steps
+        ]
+        chunk: list[Recipient] = []
+        recipients = iter(self.storage.iter_recipients(campaign.id))
+        while True:
+            chunk = list(itertools.islice(recipients, self.batch_size))
+            if not chunk:
+                break
             batch: list[Send] = []
-            for decision in engine.decide(self.storage.iter_recipients(campaign.id)):
-                if (
-                    decision.due_at is not None
-                    or (previous is not None and _awaiting_receipt(decision, previous.id))
-                    or (thank_you_may_follow and decision.reasons == (Reason.NOT_COMPLETE,))
-                ):
-                    waiting = True
-                send = self._send_for(campaign, decision, at)
-                if send is None:
-                    continue
-                batch.append(send)
-                if send.status is DeliveryStatus.SKIPPED:
-                    report.skipped += 1
-                else:
-                    report.queued += 1
-                    waiting = True
-                if len(batch) >= self.batch_size:
-                    self.storage.save_sends(batch)
-                    batch = []
+            for engine, previous in engines:
+                for decision in engine.decide(chunk):
+                    if (
+                        decision.due_at is not None
+                        or (previous is not None and _awaiting_receipt(decision, previous.id))
+                        or (thank_you_may_follow and decision.reasons == (Reason.NOT_COMPLETE,))
+                    ):
+                        waiting = True
+                    send = self._send_for(campaign, decision, at)
+                    if send is None:
+                        continue
+                    batch.append(send)
+                    if send.status is DeliveryStatus.SKIPPED:
+                        report.skipped += 1
+                    else:
+                        report.queued += 1
+                        waiting = True
             if batch:
                 self.storage.save_sends(batch)
         return waiting
