@@ -708,11 +708,6 @@ class TestReports:
         stats = delivery_stats(world.storage, "c1", now=world.clock.now()).by_step["invite"]
         assert stats.messages + stats.pending == stats.recipients == 2
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="runner/reporting conflict: a requeue adds a second send of the step, and "
-        "delivery_stats counts every send, so a step's counts exceed its recipients",
-    )
     def test_counts_add_up_after_a_requeue(self, make_world: Callable[..., World]) -> None:
         """After a requeue, a step's statuses plus pending still equal its recipients."""
         target = NEW_YORK[0]

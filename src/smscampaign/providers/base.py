@@ -330,6 +330,10 @@ class Storage(Protocol):
     ) -> dict[tuple[str, ...], int]:
         """Count a campaign's sends grouped by fields of :data:`SEND_GROUPS`.
 
+        Only each recipient's latest send of each step counts (latest by when
+        it was first saved): a requeue or a resend after an opt-in replaces the
+        earlier outcome, so a step's counts add up to its recipients.
+
         ``reason`` is the failure reason of a bounced send, the first skip
         reason of a skipped one, and ``""`` otherwise; ``list`` is the
         recipient's list name. Keys are tuples of values in ``by`` order.

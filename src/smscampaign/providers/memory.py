@@ -699,9 +699,12 @@ class InMemoryStorage:
         counts: dict[tuple[str, ...], int] = {}
         with self._lock:
             members = self._state.members.get(campaign_id, {})
+            # Only each recipient's latest send of each step counts.
+            latest: dict[tuple[str, str], Send] = {}
             for send in self._state.sends.values():
-                if send.campaign_id != campaign_id:
-                    continue
+                if send.campaign_id == campaign_id:
+                    latest[(send.recipient_id, send.step_id)] = send
+            for send in latest.values():
                 values = {
                     "step": send.step_id,
                     "status": send.status.value,

@@ -1459,8 +1459,15 @@ class SQLiteStorage:
             if "list" in names
             else ""
         )
+        # Only each recipient's latest send of each step counts (a requeue or a
+        # resend after START replaces the earlier outcome, it does not add one).
+        latest = (
+            " AND s.pk = (SELECT max(n.pk) FROM sends n WHERE n.campaign_id = s.campaign_id"
+            " AND n.recipient_id = s.recipient_id AND n.step_id = s.step_id)"
+        )
         rows = self._read(
-            f"SELECT {select} FROM sends s{join} WHERE s.campaign_id = ?{group}", (campaign_id,)
+            f"SELECT {select} FROM sends s{join} WHERE s.campaign_id = ?{latest}{group}",
+            (campaign_id,),
         )
         return {tuple(row[:-1]): row[-1] for row in rows if row[-1]}
 

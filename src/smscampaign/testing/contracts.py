@@ -633,6 +633,18 @@ class StorageContract:
         }
         assert storage.count_sends("nothing") == {}
 
+    def test_counts_take_each_recipients_latest_send_of_a_step(
+        self, storage: Storage, campaign: Campaign
+    ) -> None:
+        """A second send of a step to one recipient replaces the first in the counts."""
+        first = _send(campaign.id, 0).cancel(at=T0)
+        again = attrs.evolve(_send(campaign.id, 0), id=f"{campaign.id}-invite-0-again")
+        storage.save_sends([first, _send(campaign.id, 1)])
+        storage.save_sends([again])
+        assert storage.count_sends(campaign.id, by=("step", "status")) == {("invite", "queued"): 2}
+        storage.save_sends([first])  # saving the older send again does not make it latest
+        assert storage.count_sends(campaign.id, by=()) == {(): 2}
+
     def test_counts_reject_unknown_groups(self, storage: Storage, campaign: Campaign) -> None:
         """Grouping by an unknown field raises a ValueError."""
         with pytest.raises(ValueError, match="cannot group by"):
