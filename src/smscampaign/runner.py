@@ -775,6 +775,10 @@ class CampaignRunner:
             )
             return self._after_failure(campaign, schedule, recipient, send, at, report)
         report.sent += 1
+        if len(receipt.part_ids) > 1:
+            # Providers that give each part its own id report each part on its own:
+            # the attempt keeps the ids so storage finds it by any of them.
+            send = send.with_part_ids(receipt.part_ids)
         return send.apply(receipt.to_event())
 
     def _after_failure(

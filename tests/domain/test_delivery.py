@@ -293,3 +293,48 @@ class TestSendLifecycle:
                 DeliveryStatus.SOFT_BOUNCED,
             )
         assert send.sent_on is None or send.sent_on >= EPOCH
+
+
+class TestReceiptsUnderPartIds:
+    """A receipt named by one part's own id counts for that part of the attempt."""
+
+    def attempt(self) -> Attempt:
+        return Attempt.queued(number=1, to="+12125550123", at=T0).apply(
+            event("sending", 0, mid="p1")
+        )
+
+    def with_parts(self) -> Attempt:
+        import attrs
+
+        return attrs.evolve(
+            Attempt.queued(number=1, to="+12125550123", at=T0), part_ids=("p1", "p2", "p3")
+        )
+
+    def test_delivered_only_when_every_part_is(self) -> None:
+        parts = [event("delivered", 2, mid=m) for m in ("p1", "p2", "p3")]
+        for order in itertools.permutations(parts):
+            attempt = self.with_parts().apply(event("sending", 0, mid="p1"))
+            partial = attempt.apply_all(order[:2])
+            assert partial.status is not DeliveryStatus.DELIVERED
+            assert partial.apply(order[2]).status is DeliveryStatus.DELIVERED
+            assert partial.apply(order[2]).provider_message_id == "p1"
+
+    def test_a_part_failing_permanently_fails_the_message(self) -> None:
+        attempt = self.with_parts().apply_all(
+            [
+                event("delivered", 2, mid="p1"),
+                event("hard_bounced", 3, mid="p3", reason="invalid_number"),
+                event("delivered", 4, mid="p2"),
+            ]
+        )
+        assert attempt.status is DeliveryStatus.HARD_BOUNCED
+
+    def test_send_routes_a_part_receipt_to_its_attempt(self) -> None:
+        send = new_send().start_attempt(at=T0).with_part_ids(["p1", "p2"])
+        send = send.apply(event("sending", 0, mid="p1"))
+        send = send.apply(event("delivered", 1, mid="p2")).apply(event("delivered", 1, mid="p1"))
+        assert send.status is DeliveryStatus.DELIVERED
+
+    def test_an_unknown_id_is_still_refused(self) -> None:
+        with pytest.raises(InvalidEvent, match="p9"):
+            self.with_parts().apply(event("sending", 0, mid="p1")).apply(event("sent", 1, mid="p9"))

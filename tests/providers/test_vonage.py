@@ -544,6 +544,28 @@ class TestPerPartReceipts:
             3,
         )
 
+    def test_an_unprimed_process_still_converges_through_storage(
+        self, sent: tuple[VonageGateway, SendReceipt]
+    ) -> None:
+        """A webhook process with an empty part index: storage finds the send by part id."""
+        from smscampaign import Recipient, Send
+        from smscampaign.providers.memory import InMemoryStorage
+        from smscampaign.testing.contracts import make_campaign, make_contact
+
+        _, receipt = sent
+        storage = InMemoryStorage()
+        storage.add_campaign(make_campaign("c"))
+        storage.add_recipients([Recipient(campaign_id="c", contact=make_contact(0))])
+        send = Send(campaign_id="c", recipient_id="c0", step_id="invite",
+                    to="+12125550100", created_at=NOW)  # fmt: skip
+        send = send.start_attempt(at=NOW).with_part_ids(receipt.part_ids)
+        storage.save_sends([send.apply(receipt.to_event())])
+        web = make_gateway()  # never sent anything: its part index is empty
+        for part_id in reversed(receipt.part_ids):
+            (event,) = web.parse_status(signed(dlr(part_id, "delivered")))
+            assert storage.record_events([event]).parked == 0
+        assert storage.get_send(send.id).status is DeliveryStatus.DELIVERED
+
     def test_concat_fields_when_present(self) -> None:
         """Without an index entry, concat-part/concat-total on a DLR still give part and parts."""
         extra = {"concat-ref": "9", "concat-part": "1", "concat-total": "2"}

@@ -418,6 +418,10 @@ def _max_opt(a: Any, b: Any) -> Any:
     return max(a, b)
 
 
+def _part_ids(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
 @attrs.frozen(kw_only=True)
 class Attempt:
     """One try at sending a send's message, and what the provider said about it.
@@ -454,6 +458,8 @@ class Attempt:
     price: Decimal | None = attrs.field(default=None, converter=_to_decimal)
     parts: int | None = None
     evidence: FrozenMap[Evidence] = attrs.field(factory=FrozenMap, converter=_freeze_evidence)
+    part_ids: tuple[str, ...] = attrs.field(default=(), converter=_part_ids)
+    """For a concatenated message the provider gave one id per part, those ids in order."""
 
     def __attrs_post_init__(self) -> None:
         for name in ("submitted_at", "sent_at", "delivered_at", "failed_at"):
@@ -486,9 +492,14 @@ class Attempt:
         Applying the same events in any order, any number of times, gives the
         same attempt. Events whose status could not be mapped change nothing.
 
+        A receipt under one part's own id (some providers, e.g. Vonage, give
+        each part of a concatenated message its own id and receipt) is taken
+        as a receipt for that part of this attempt.
+
         Raises:
             InvalidEvent: The event is about another provider message.
         """
+        event = self._as_part(event)
         if self.provider_message_id is not None and (
             event.provider_message_id != self.provider_message_id
             or (self.provider is not None and event.provider != self.provider)
@@ -525,6 +536,27 @@ class Attempt:
             changes["failed_at"] = _min_time(self.failed_at, at)
         changes.update(_derive_outcome(evidence, changes["parts"]))
         return attrs.evolve(self, **changes)
+
+    def _as_part(self, event: StatusEvent) -> StatusEvent:
+        """The event as a per-part receipt, when it names one of this attempt's part ids."""
+        if len(self.part_ids) < 2 or event.part is not None:
+            return event
+        try:
+            index = self.part_ids.index(event.provider_message_id)
+        except ValueError:
+            return event
+        return attrs.evolve(
+            event,
+            provider_message_id=self.part_ids[0],
+            part=index + 1,
+            parts=len(self.part_ids),
+        )
+
+    def answers_to(self, provider_message_id: str) -> bool:
+        """True when the provider names this attempt (or one of its parts) by that id."""
+        return provider_message_id == self.provider_message_id or (
+            provider_message_id in self.part_ids
+        )
 
     def apply_all(self, events: Iterable[StatusEvent]) -> Attempt:
         """Fold several events in, as :meth:`apply` one at a time."""
@@ -806,7 +838,7 @@ class Send:
             InvalidEvent: No attempt of this send can take the event.
         """
         for index, attempt in enumerate(self.attempts):
-            if attempt.provider_message_id == event.provider_message_id and (
+            if attempt.answers_to(event.provider_message_id) and (
                 attempt.provider in (None, event.provider)
             ):
                 return self._replace_attempt(index, attempt.apply(event))
@@ -816,6 +848,17 @@ class Send:
             f"send {self.id} has no attempt for {event.provider}:{event.provider_message_id}",
             value=event,
         )
+
+    def with_part_ids(self, part_ids: Iterable[str]) -> Send:
+        """Record the per-part ids the provider gave the newest attempt (from its receipt).
+
+        Raises:
+            InvalidTransition: The send has no attempt.
+        """
+        if not self.attempts:
+            raise InvalidTransition(f"send {self.id} has no attempt to give part ids to")
+        last = self.attempts[-1]
+        return self._replace_attempt(len(self.attempts) - 1, attrs.evolve(last, part_ids=part_ids))
 
     def _replace_attempt(self, index: int, attempt: Attempt) -> Send:
         attempts = (*self.attempts[:index], attempt, *self.attempts[index + 1 :])

@@ -157,10 +157,12 @@ class _UndoLog:
 
 
 def _message_keys(send: Send) -> list[_MessageKey]:
+    # Every id the provider may name an attempt by: its own, and each part's.
     return [
-        (a.provider or "", a.provider_message_id)
+        (a.provider or "", message_id)
         for a in send.attempts
         if a.provider_message_id is not None
+        for message_id in dict.fromkeys((a.provider_message_id, *a.part_ids))
     ]
 
 
@@ -532,7 +534,11 @@ class InMemoryStorage:
         state = self._state
         if not state.parked:
             return send
-        keys = {(a.provider, a.provider_message_id) for a in send.attempts}
+        keys = {
+            (a.provider, message_id)
+            for a in send.attempts
+            for message_id in (a.provider_message_id, *a.part_ids)
+        }
         keep: list[StatusEvent] = []
         for event in state.parked:
             if (event.provider, event.provider_message_id) in keys or (

@@ -274,6 +274,7 @@ def _attempt_doc(a: Attempt) -> dict[str, Any]:
         ("seg", a.segments),
         ("pr", None if a.price is None else str(a.price)),
         ("pts", a.parts),
+        ("pids", list(a.part_ids) or None),
     ):
         if value is not None:
             doc[key] = value
@@ -307,6 +308,7 @@ def _attempt(doc: Mapping[str, Any]) -> Attempt:
         price=doc.get("pr"),
         parts=doc.get("pts"),
         evidence=_evidence_map(ev),
+        part_ids=doc.get("pids", ()),
     )
 
 
@@ -587,10 +589,12 @@ def _marks(count: int) -> str:
 
 
 def _message_keys(send: Send) -> list[tuple[str, str]]:
+    # Every id the provider may name an attempt by: its own, and each part's.
     return [
-        (a.provider or "", a.provider_message_id)
+        (a.provider or "", message_id)
         for a in send.attempts
         if a.provider_message_id is not None
+        for message_id in dict.fromkeys((a.provider_message_id, *a.part_ids))
     ]
 
 

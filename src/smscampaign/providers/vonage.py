@@ -298,7 +298,10 @@ class VonageGateway:
        should a DLR carry them), the event keeps the DLR's own id with
        ``part`` and ``parts`` from them: right for part 1, whose id is the
        message's, while a later part's id stays unknown to storage.
-    3. Otherwise the DLR is about the whole message named by its ``messageId``.
+    3. Otherwise the event keeps the DLR's ``messageId`` and no part. The
+       runner records a receipt's part ids on the attempt and storage indexes
+       each of them, so the event still finds its send and the attempt takes
+       it as that part's receipt (:meth:`~smscampaign.Attempt.apply`).
 
     The attempt then merges the parts: delivered only when every part is,
     hard-bounced as soon as any part fails permanently (see

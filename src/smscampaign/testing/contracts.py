@@ -633,6 +633,19 @@ class StorageContract:
         }
         assert storage.count_sends("nothing") == {}
 
+    def test_receipts_under_part_ids_find_their_send(
+        self, storage: Storage, campaign: Campaign
+    ) -> None:
+        """A receipt named by any part's id reaches its send, parked or not."""
+        early = _event("m0-b", DeliveryStatus.DELIVERED)
+        assert storage.record_events([early]).parked == 1
+        send = _sent(_send(campaign.id, 0), "m0").with_part_ids(["m0", "m0-b"])
+        stored = storage.save_sends([send])[0]
+        assert storage.find_send("simulated", "m0-b") == stored
+        outcome = storage.record_events([_event("m0", DeliveryStatus.DELIVERED)])
+        assert outcome.parked == 0
+        assert storage.get_send(send.id).status is DeliveryStatus.DELIVERED
+
     def test_counts_take_each_recipients_latest_send_of_a_step(
         self, storage: Storage, campaign: Campaign
     ) -> None:
