@@ -263,6 +263,9 @@ class CampaignRunner:
         on_reply: Called with each handled reply; exceptions are logged and contained.
         evaluation_interval: How often a running campaign's steps are re-evaluated
             when nothing this runner did has changed them.
+        suspension_check_interval: How often, at most, a sending campaign's bounce
+            and opt-out rates are checked against the thresholds (they are also
+            checked whenever its steps are evaluated).
     """
 
     def __init__(
@@ -282,6 +285,7 @@ class CampaignRunner:
         status_callback_url: str | None = None,
         on_reply: Callable[[ReplyOutcome], None] | None = None,
         evaluation_interval: timedelta = timedelta(minutes=1),
+        suspension_check_interval: timedelta = timedelta(minutes=1),
     ) -> None:
         if batch_size < 1:
             raise ConfigurationError(f"batch_size must be positive, got {batch_size}")
@@ -299,6 +303,8 @@ class CampaignRunner:
         self.status_callback_url = status_callback_url
         self.on_reply = on_reply
         self.evaluation_interval = evaluation_interval
+        self.suspension_check_interval = suspension_check_interval
+        self._rates_checked: dict[str, datetime] = {}
         self._schedules: dict[tuple[Any, ...], Schedule] = {}
         self._throttle = _Throttle()
         # Eligibility is re-evaluated when something this runner did may have
@@ -836,7 +842,12 @@ class CampaignRunner:
         campaign = self.storage.get_campaign(campaign_id)
         if campaign.state is not CampaignState.IN_PROGRESS:
             return
-        cause = self._suspension_cause(campaign_id)
+        last = self._rates_checked.get(campaign_id)
+        due = waiting is not None or last is None or at - last >= self.suspension_check_interval
+        cause = None
+        if due:
+            self._rates_checked[campaign_id] = at
+            cause = self._suspension_cause(campaign_id)
         if cause is not None:
             self.storage.save_campaign(campaign.suspend(at=at, cause=cause))
             report.suspended.append(campaign_id)

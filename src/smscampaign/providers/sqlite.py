@@ -188,6 +188,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX inbound_by_account ON inbound (account)",
         "CREATE INDEX campaigns_by_account ON campaigns (account)",
     ),
+    # 2: counts take each recipient's latest send of a step; this index answers
+    # "the latest send per (recipient, step)" from the index alone.
+    ("CREATE INDEX sends_latest ON sends (campaign_id, recipient_id, step_id)",),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -1465,13 +1468,15 @@ class SQLiteStorage:
         )
         # Only each recipient's latest send of each step counts (a requeue or a
         # resend after START replaces the earlier outcome, it does not add one).
+        # One grouped scan of the campaign's sends (sends_by_recipient) finds the
+        # latest of each recipient and step; the join fetches just those rows.
         latest = (
-            " AND s.pk = (SELECT max(n.pk) FROM sends n WHERE n.campaign_id = s.campaign_id"
-            " AND n.recipient_id = s.recipient_id AND n.step_id = s.step_id)"
+            " JOIN (SELECT max(pk) AS pk FROM sends WHERE campaign_id = ?"
+            " GROUP BY recipient_id, step_id) latest ON latest.pk = s.pk"
         )
         rows = self._read(
-            f"SELECT {select} FROM sends s{join} WHERE s.campaign_id = ?{latest}{group}",
-            (campaign_id,),
+            f"SELECT {select} FROM sends s{latest}{join} WHERE s.campaign_id = ?{group}",
+            (campaign_id, campaign_id),
         )
         return {tuple(row[:-1]): row[-1] for row in rows if row[-1]}
 
