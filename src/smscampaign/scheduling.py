@@ -36,7 +36,6 @@ from typing import Any, Protocol, Union
 import attrs
 import holidays as _holidays
 import phonenumbers
-from phonenumbers import geocoder as _geocoder
 
 from smscampaign._compat import StrEnum
 from smscampaign.domain._time import require_aware
@@ -946,7 +945,12 @@ def _number_facts(e164: str) -> _NumberFacts:
     geographic = valid and region is not None and kind not in _NON_GEOGRAPHIC_TYPES
     state = None
     if region == "US" and geographic:
-        state = _state_from_description(_geocoder.description_for_valid_number(number, "en"))
+        # The geocoder's data takes about half a second to load: only a US
+        # number's state needs it, so it is imported on first use, not with
+        # the package.
+        from phonenumbers import geocoder
+
+        state = _state_from_description(geocoder.description_for_valid_number(number, "en"))
     return _NumberFacts(region, state, geographic, valid)
 
 
