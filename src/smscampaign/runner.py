@@ -33,6 +33,7 @@ from typing import Any, Protocol
 import attrs
 
 from smscampaign.domain._time import require_aware
+from smscampaign.domain._zones import get_zone
 from smscampaign.domain.campaign import Campaign, CampaignState, TimelineAction
 from smscampaign.domain.contact import (
     Consent,
@@ -194,7 +195,7 @@ class _Throttle:
                     moment = max(moment, times[-limit.count] + timedelta(seconds=limit.period))
         cap = schedule.throttle.daily_cap
         if cap is not None:
-            zone = _zone(schedule.time_zone)
+            zone = get_zone(schedule.time_zone)
             local = moment.astimezone(zone)
             seen_day, count = self._day.get(campaign_id, ("", 0))
             if seen_day == local.date().isoformat() and count >= cap:
@@ -225,7 +226,7 @@ class _Throttle:
             if times is None or times.maxlen != keep:
                 times = self._times[campaign_id] = collections.deque(times or (), maxlen=keep)
             times.append(at)
-        day = at.astimezone(_zone(schedule.time_zone)).date().isoformat()
+        day = at.astimezone(get_zone(schedule.time_zone)).date().isoformat()
         seen_day, count = self._day.get(campaign_id, ("", 0))
         self._day[campaign_id] = (day, count + 1 if seen_day == day else 1)
 
@@ -236,12 +237,6 @@ def _awaiting_receipt(decision: Decision, previous_step_id: str) -> bool:
         return False
     latest = decision.recipient.latest_send(previous_step_id)
     return latest is not None and latest.status is DeliveryStatus.SENT
-
-
-def _zone(name: str) -> Any:
-    from smscampaign.domain._zones import get_zone
-
-    return get_zone(name)
 
 
 class CampaignRunner:

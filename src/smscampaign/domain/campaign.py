@@ -12,11 +12,11 @@ import attrs
 from smscampaign._compat import StrEnum
 from smscampaign.domain._checks import checked, to_enum
 from smscampaign.domain._time import optional_aware, require_aware
+from smscampaign.domain._zones import zone_name
 from smscampaign.domain.contact import (
     DEFAULT_ACCOUNT,
     STANDARD_FIELDS,
     normalize_field_name,
-    validate_time_zone,
 )
 from smscampaign.domain.delivery import RetryPolicy
 from smscampaign.errors import (
@@ -309,14 +309,6 @@ def _timeline_tuple(value: Iterable[TimelineEntry]) -> tuple[TimelineEntry, ...]
     return tuple(value)
 
 
-def _zone(value: str) -> str:
-    if not isinstance(value, str):
-        from smscampaign.domain._zones import zone_name
-
-        return zone_name(value)
-    return validate_time_zone(value)
-
-
 @attrs.frozen(kw_only=True)
 class Campaign:
     """An SMS campaign: steps, schedule, options, state and timeline.
@@ -348,7 +340,7 @@ class Campaign:
     name: str
     steps: tuple[Step, ...] = attrs.field(converter=_step_tuple, validator=_validate_steps)
     sender: str = ""
-    time_zone: str = attrs.field(default="UTC", converter=_zone)
+    time_zone: str = attrs.field(default="UTC", converter=zone_name)
     send_window: str = ""
     throttle: str = ""
     starts_at: datetime | None = None

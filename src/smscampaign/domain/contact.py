@@ -14,6 +14,7 @@ from smscampaign._compat import StrEnum
 from smscampaign.domain._checks import checked, to_enum
 from smscampaign.domain._frozen import FrozenMap
 from smscampaign.domain._time import require_aware
+from smscampaign.domain._zones import is_known_zone, zone_name
 from smscampaign.domain.delivery import DeliveryStatus, Send
 from smscampaign.domain.phone import PhoneNumber
 from smscampaign.errors import ConfigurationError, InvalidTransition
@@ -98,21 +99,13 @@ def normalize_field_name(name: str) -> str:
 
 def validate_time_zone(name: str) -> str:
     """Return ``name`` if it is a known IANA time zone, else raise ConfigurationError."""
-    from smscampaign.domain._zones import is_known_zone
-
     if not is_known_zone(name):
         raise ConfigurationError(f"unknown time zone {name!r}; use an IANA name", value=name)
     return name
 
 
 def _zone_name(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return validate_time_zone(value)
-    from smscampaign.domain._zones import zone_name
-
-    return zone_name(value)
+    return None if value is None else zone_name(value)
 
 
 def _fields(value: Mapping[str, Any] | None) -> FrozenMap[str]:
@@ -277,13 +270,6 @@ class Recipient:
     def delivered_steps(self) -> frozenset[str]:
         """The ids of the steps with a delivered send."""
         return frozenset(s.step_id for s in self.sends if s.status is DeliveryStatus.DELIVERED)
-
-
-def recipients_for(
-    campaign_id: str, contacts: Iterable[Contact], *, list_name: str = ""
-) -> list[Recipient]:
-    """Recipients for ``contacts`` in one campaign, all ACTIVE and NOT_STARTED."""
-    return [Recipient(campaign_id=campaign_id, contact=c, list_name=list_name) for c in contacts]
 
 
 class SuppressionCause(StrEnum):
