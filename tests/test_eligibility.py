@@ -721,10 +721,32 @@ _POOL += [phone("+11231231234", kind=NumberKind.UNKNOWN, verified=False)]
 _SMALL_PHONES = st.sampled_from(_POOL)
 
 
+# Bodies naming every standard field and custom ones, so the fast pass's
+# lookup of each placeholder (recipient fields, then the contact) is exercised.
+_BODIES = (
+    "Hi {first_name}, take our survey: {survey_link}",
+    "{full_name} ({last_name}, {email}, {phone}): your code is {code}",
+    "For {city}: {survey_link} {city}",
+    "Plain text",
+)
+# Values that fill a placeholder, or are blank in str.strip()'s sense.
+_VALUES = st.sampled_from(("", " ", "\u3000\t", "\x1c", "x", "https://s.example/a", " y "))
+_FIELDS = st.dictionaries(
+    st.sampled_from(("survey_link", "city", "code", "first_name", "phone")), _VALUES, max_size=3
+)
+
+
+@st.composite
+def _bodied_campaigns(draw: st.DrawFn) -> Campaign:
+    campaign = draw(campaigns())
+    steps = tuple(attrs.evolve(s, body=draw(st.sampled_from(_BODIES))) for s in campaign.steps)
+    return attrs.evolve(campaign, steps=steps)
+
+
 @st.composite
 def scenarios(draw: st.DrawFn) -> tuple[Campaign, Step, list[Recipient], set[str], datetime]:
     """A campaign, one of its steps, recipients sharing a few numbers, a suppression list, now."""
-    campaign = draw(campaigns())
+    campaign = draw(st.one_of(campaigns(), _bodied_campaigns()))
     step = draw(st.sampled_from(campaign.steps))
     people = draw(
         st.lists(
@@ -732,13 +754,21 @@ def scenarios(draw: st.DrawFn) -> tuple[Campaign, Step, list[Recipient], set[str
             max_size=8,
         )
     )
-    # Some sends to an earlier number, as after a correction.
+    # Some sends to an earlier number, as after a correction; own and contact
+    # fields, some blank; names and e-mail addresses, some blank.
     moved = []
     for person in people:
         if person.sends and draw(st.booleans()):
             old = draw(_SMALL_PHONES).e164
             sends = tuple(attrs.evolve(s, to=old) for s in person.sends)
             person = attrs.evolve(person, sends=sends)
+        contact = attrs.evolve(
+            person.contact,
+            last_name=draw(st.sampled_from((person.contact.last_name, "", " "))),
+            email=draw(st.sampled_from(("", "a@example.com"))),
+            fields=draw(st.one_of(st.just(person.contact.fields), _FIELDS)),
+        )
+        person = attrs.evolve(person, contact=contact, fields=draw(_FIELDS))
         moved.append(person)
     suppressed = set(draw(st.lists(_SMALL_PHONES.map(lambda p: p.e164), max_size=3)))
     now = draw(
@@ -768,6 +798,22 @@ class TestProperties:
         )
         assert compiled == reference
         assert [c.findings for c in compiled] == [r.findings for r in reference]
+
+    @settings(max_examples=40)
+    @given(scenarios())
+    def test_summary_is_the_decisions_tallied(self, scenario: Any) -> None:
+        """One pass gives the pending ids and the count per combination, in first-met order."""
+        campaign, step, people, suppressed, now = scenario
+        decisions = _decisions(scenario)
+        summary = Eligibility(campaign, step, now=now, suppressed=suppressed).summarize(people)
+        assert summary.pending == tuple(d.recipient.id for d in decisions if d.eligible)
+        tally: dict[tuple[Any, ...], int] = {}
+        for decision in decisions:
+            tally[decision.reasons] = tally.get(decision.reasons, 0) + 1
+        assert list(summary.combinations.items()) == list(tally.items())
+        counts = count_reasons(campaign, step, people, now=now, suppressed=suppressed)
+        assert summary.counts == counts
+        assert list(summary.counts.by_reason) == list(counts.by_reason)
 
     @settings(max_examples=40)
     @given(scenarios())

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import csv
+import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
+import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from smscampaign.domain.contact import Consent, ContactStatus, Suppression
+from smscampaign.domain.contact import Consent, Contact, ContactStatus, Recipient, Suppression
+from smscampaign.domain.phone import PhoneNumber
 from smscampaign.errors import ImportFailed, SmsCampaignError
 from smscampaign.importing import Outcome, import_recipients
 from smscampaign.providers.base import Storage
 from smscampaign.providers.memory import InMemoryStorage
 from smscampaign.providers.sqlite import SQLiteStorage
 from smscampaign.testing.contracts import T0, make_campaign
+from smscampaign.testing.strategies import phone_texts
 
 LIST = (
     "Phone (Mobile),First Name,Last Name,Email,Survey Link\r\n"
@@ -182,3 +189,82 @@ class TestFailures:
         with pytest.raises(LookupError):
             import_recipients(_write(tmp_path, LIST), storage, campaign_id="nope")
         assert storage.find_contacts(["+12125550101"]) == {}
+
+
+class _RecordingStorage(InMemoryStorage):
+    """The in-memory storage, keeping the objects the importer hands it as they came."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.handed: list[Contact | Recipient] = []
+
+    def save_contacts(self, contacts: Iterable[Contact]) -> int:
+        contacts = list(contacts)
+        self.handed += contacts
+        return super().save_contacts(contacts)
+
+    def add_recipients(self, recipients: Iterable[Recipient]) -> int:
+        recipients = list(recipients)
+        self.handed += recipients
+        return super().add_recipients(recipients)
+
+
+_CELLS = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=8)
+
+
+class TestUncheckedObjects:
+    """The contacts and recipients the importer builds without attrs' checks are checked ones."""
+
+    @given(
+        st.lists(
+            st.tuples(phone_texts(regions=["US", "FR"]), _CELLS, _CELLS, _CELLS, _CELLS),
+            min_size=1,
+            max_size=6,
+        ),
+        st.sampled_from(["spring", None]),
+        st.sampled_from(list(Consent)),
+    )
+    def test_equal_to_checked_construction(
+        self,
+        rows: list[tuple[tuple[str, str | None, PhoneNumber], str, str, str, str]],
+        campaign_id: str | None,
+        consent: Consent,
+    ) -> None:
+        storage = _RecordingStorage()
+        storage.add_campaign(make_campaign())
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "list.csv"
+            with path.open("w", newline="", encoding="utf-8") as f:
+                writer = csv.writer(f)
+                writer.writerow(["Phone", "First Name", "Last Name", "Email", "Team Name"])
+                for (text, _, number), *cells in rows:
+                    writer.writerow([number.e164 if text.strip() != text else text, *cells])
+            summary = import_recipients(
+                path, storage, campaign_id=campaign_id, consent=consent.value, region="FR"
+            )
+        assert summary.accounted == summary.rows
+        made_type = Contact if campaign_id is None else Recipient
+        assert len([m for m in storage.handed if type(m) is made_type]) == summary.imported
+        for made in storage.handed:
+            _same(made, attrs.evolve(made))
+            if isinstance(made, Recipient):
+                _same(made.contact, attrs.evolve(made.contact))
+
+    def test_bad_consent_or_account_writes_nothing(self, tmp_path: Path) -> None:
+        storage = InMemoryStorage()
+        path = _write(tmp_path, LIST)
+        with pytest.raises(SmsCampaignError, match="Consent"):
+            import_recipients(path, storage, consent="maybe")  # type: ignore[arg-type]
+        with pytest.raises(SmsCampaignError, match="account"):
+            import_recipients(path, storage, account=" ")
+        assert list(storage.iter_contacts()) == []
+
+
+def _same(x: object, y: object) -> None:
+    """``x`` and ``y`` hold equal values of the same types in every field."""
+    assert type(x) is type(y)
+    if attrs.has(type(x)):
+        for field in attrs.fields(type(x)):
+            _same(getattr(x, field.name), getattr(y, field.name))
+    else:
+        assert x == y

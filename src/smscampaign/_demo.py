@@ -40,10 +40,10 @@ import attrs
 import phonenumbers
 
 from smscampaign.domain.campaign import Campaign, CampaignState, Step, TimelineAction
-from smscampaign.domain.contact import Consent, ContactStatus, ResponseStatus
+from smscampaign.domain.contact import Consent, ContactStatus, Recipient, ResponseStatus
 from smscampaign.domain.delivery import DeliveryStatus
 from smscampaign.eligibility import Eligibility
-from smscampaign.errors import ConfigurationError, NotFound
+from smscampaign.errors import ConfigurationError
 from smscampaign.importing import ImportSummary, import_recipients
 from smscampaign.providers.simulated import Outcome, SimulatedGateway, VirtualClock
 from smscampaign.providers.sqlite import SQLiteStorage
@@ -448,10 +448,11 @@ def demo_gateway(clock: VirtualClock, *, seed: int = DEFAULT_SEED) -> SimulatedG
 class _Respondents:
     """Plays the survey: people answer some hours after a message reaches them.
 
-    Reads what the carrier accepted (``gateway.sent``), draws each
-    recipient's behaviour from the seed, and reports answers through
-    :meth:`CampaignRunner.update_responses` in batches (each batch has the
-    runner look at the campaign again, so batching keeps ticks cheap).
+    Reads what the carrier accepted (``gateway.sent``) after each round,
+    draws each recipient's behaviour from the seed, and reports answers
+    through :meth:`CampaignRunner.update_responses` in batches, before a
+    round's tick (each batch has the runner look at the campaign again, so
+    batching keeps ticks cheap).
     """
 
     runner: CampaignRunner
@@ -494,6 +495,7 @@ class _Respondents:
         heapq.heappush(self.due, (sent_at + delay, contact_id, step_id, status.value))
 
     def __call__(self, now: datetime, tick: TickReport) -> None:
+        """Note what went out this round and when its answers will come."""
         refused = self.gateway.rejected
         for message, _ in refused[self.refused :]:
             found = self._step_and_recipient(message.idempotency_key)
@@ -515,33 +517,46 @@ class _Respondents:
                 self.invited += 1
             self._plan_answer(step_id, contact_id, now)
         self.read = len(sent)
+
+    def flush(self, now: datetime) -> None:
+        """Report the answers due by ``now``, every ``flush_every``, before the runner's tick.
+
+        Answering before the tick lets the tick that re-evaluates the steps
+        (its evaluation interval equals ``flush_every``) take them in, rather
+        than a second evaluation one round later.
+        """
         if self.last_flush is None:
             self.last_flush = now
         if now - self.last_flush < self.flush_every:
             return
         self.last_flush = now
-        answers: dict[str, ResponseStatus] = {}
+        ready: list[tuple[str, str, str]] = []
         while self.due and self.due[0][0] <= now:
             _, contact_id, step_id, status = heapq.heappop(self.due)
-            if self._may_answer(contact_id, step_id):
+            ready.append((contact_id, step_id, status))
+        # One read for the flush: who may still answer, as storage has them now.
+        recipients = self.runner.storage.get_recipients(
+            self.campaign.id, [contact_id for contact_id, _, _ in ready], with_sends=True
+        )
+        answers: dict[str, ResponseStatus] = {}
+        for contact_id, step_id, status in ready:
+            recipient = recipients.get(contact_id)
+            if recipient is not None and _may_answer(recipient, step_id):
                 answers[contact_id] = ResponseStatus(status)
         if answers:
             self.completed += sum(1 for v in answers.values() if v is ResponseStatus.COMPLETE)
             self.runner.update_responses(self.campaign.id, answers.items())
 
-    def _may_answer(self, contact_id: str, step_id: str) -> bool:
-        """Whether the step's message reached the person and they may still answer."""
-        try:
-            recipient = self.runner.storage.get_recipient(self.campaign.id, contact_id)
-        except NotFound:
-            return False
-        send = recipient.latest_send(step_id)
-        return (
-            send is not None
-            and send.status is DeliveryStatus.DELIVERED
-            and recipient.status is ContactStatus.ACTIVE
-            and recipient.response not in (ResponseStatus.COMPLETE, ResponseStatus.DISQUALIFIED)
-        )
+
+def _may_answer(recipient: Recipient, step_id: str) -> bool:
+    """Whether the step's message reached the person and they may still answer."""
+    send = recipient.latest_send(step_id)
+    return (
+        send is not None
+        and send.status is DeliveryStatus.DELIVERED
+        and recipient.status is ContactStatus.ACTIVE
+        and recipient.response not in (ResponseStatus.COMPLETE, ResponseStatus.DISQUALIFIED)
+    )
 
 
 # --- the flow ----------------------------------------------------------------------------
@@ -657,6 +672,7 @@ def run_demo(
             until=DEMO_START + timedelta(days=DEMO_DAYS, hours=1),
             max_step=evaluation_interval,
             on_tick=on_tick,
+            before_tick=respondents.flush,
         )
         phases["simulate"] = time.perf_counter() - mark
 

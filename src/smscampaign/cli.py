@@ -6,7 +6,9 @@ first. When the file holds one campaign the commands find it; with several,
 ``--campaign ID`` names one.
 
 Commands: ``init``, ``import``, ``plan``, ``eligible``, ``run``, ``report``,
-``export``, ``suppress``, ``unsuppress``, ``timeline`` and ``demo``. Output is
+``export``, ``suppress``, ``unsuppress``, ``timeline``, ``serve`` and ``demo``;
+and, across every campaign of an account, ``log``, ``consent``,
+``suppressions``, ``contact``, ``campaigns`` and ``test-send``. Output is
 plain text, with tables and progress bars from ``rich`` when it is installed
 (``pip install "smscampaign[cli]"``) and the output is a terminal; ``--json``
 gives machine-readable output where a script would want it. A user mistake
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
 import os
 import re
@@ -35,24 +38,49 @@ from typing import Any, TextIO
 
 from smscampaign import __version__
 from smscampaign._demo import record_import
+from smscampaign.account import (
+    CONSENT_LABELS,
+    SUPPRESSION_CAUSE_LABELS,
+    LogEntry,
+    NumberStatus,
+    consent_totals,
+    contact_timeline,
+    export_consent,
+    export_sms_log,
+    export_suppressions,
+    iter_pending_opt_in,
+    iter_suppression_list,
+    lift_suppression,
+    lookup_number,
+    sms_log_page,
+    stage_statuses,
+)
 from smscampaign.domain._zones import get_zone
 from smscampaign.domain.campaign import Campaign, CampaignOptions, CampaignState, Step
 from smscampaign.domain.contact import (
     DEFAULT_ACCOUNT,
     Consent,
+    Contact,
     Suppression,
     SuppressionCause,
     validate_time_zone,
 )
+from smscampaign.domain.delivery import DeliveryStatus
 from smscampaign.domain.phone import PhoneNumber
 from smscampaign.eligibility import Eligibility
 from smscampaign.errors import InvalidPhoneNumber, NotFound, SmsCampaignError
 from smscampaign.importing import ImportSummary, import_recipients
+from smscampaign.providers.base import LogCursor, LogFilter
 from smscampaign.providers.simulated import SimulatedGateway, VirtualClock
 from smscampaign.providers.sqlite import SQLiteStorage
 from smscampaign.reporting import (
+    OVERVIEW_HEADER,
+    CampaignOverview,
+    campaigns_overview,
     delivery_stats,
     export_status_log,
+    overview_rows,
+    overview_to_dict,
     render_table,
     stats_to_csv_rows,
     stats_to_dict,
@@ -953,15 +981,13 @@ def cmd_unsuppress(args: argparse.Namespace, out: _Output) -> int:
     """Take a number off the suppression list: an explicit act, logged with who and why."""
     e164 = _number(args.number, args.region)
     with _open(args.db) as storage:
-        removal = storage.unsuppress(
-            e164,
-            account=args.account,
-            at=datetime.now(timezone.utc),
-            by=args.by,
-            reason=args.reason,
-        )
-    if removal is None:
-        raise UserError(f"{e164} is not on the suppression list of {args.account}")
+        try:
+            # A stop word is lifted only after the number's own START (SuppressionLiftRefused).
+            removal = lift_suppression(
+                storage, e164, account=args.account, by=args.by, reason=args.reason
+            )
+        except NotFound:
+            raise UserError(f"{e164} is not on the suppression list of {args.account}") from None
     if args.json:
         out.line(
             _dump(
@@ -1014,6 +1040,438 @@ def cmd_timeline(args: argparse.Namespace, out: _Output) -> int:
             ]
             for e in campaign.timeline
         ],
+    )
+    return 0
+
+
+# --- account views -------------------------------------------------------------------------
+
+
+def _csv_target(out: _Output, path: str, bom: bool, write: Callable[[Any], int]) -> int:
+    """Run an export to ``path`` (``-`` for stdout); returns the rows written."""
+    if path == "-":
+        return write(out.stream)
+    folder = Path(path).parent
+    if not folder.is_dir():
+        raise UserError(f"cannot write {path}: the folder {folder} does not exist")
+    with open(path, "w", encoding="utf-8-sig" if bom else "utf-8", newline="") as handle:
+        return write(handle)
+
+
+def _log_filter(args: argparse.Namespace) -> LogFilter:
+    zone = args.zone
+    statuses: set[DeliveryStatus] = set()
+    for value in args.status or ():
+        try:
+            statuses.add(DeliveryStatus(value))
+        except ValueError:
+            choices = ", ".join(s.value for s in DeliveryStatus)
+            raise UserError(f"--status: {value!r} is not one of {choices}", status=2) from None
+    if args.stage:
+        try:
+            stage = stage_statuses(args.stage)
+        except SmsCampaignError as exc:
+            raise UserError(f"--stage: {exc.message}", status=2) from None
+        statuses = (statuses & stage) if args.status else set(stage)
+        if not statuses:
+            raise UserError("--status and --stage together match no status", status=2)
+    return LogFilter(
+        since=parse_when(args.since, zone, "--since") if args.since else None,
+        until=parse_when(args.until, zone, "--until") if args.until else None,
+        campaign_id=args.campaign or None,
+        step_id=args.step or None,
+        statuses=statuses or None,
+        to=_number(args.number, args.region) if args.number else None,
+        contact_id=args.contact or None,
+    )
+
+
+def _entry_dict(entry: LogEntry) -> dict[str, Any]:
+    send = entry.send
+    return {
+        "created_at": send.created_at.isoformat(),
+        "sent_on": send.sent_on.isoformat() if send.sent_on else None,
+        "campaign": send.campaign_id,
+        "campaign_name": entry.campaign_name,
+        "step": send.step_id,
+        "to": send.to,
+        "contact": send.recipient_id,
+        "status": send.status.value,
+        "stage": entry.stage,
+        "result": entry.result,
+        "cause": entry.cause,
+        "detail": entry.detail,
+        "send_id": send.id,
+    }
+
+
+def cmd_log(args: argparse.Namespace, out: _Output) -> int:
+    """The SMS log of an account across campaigns, by date range (seed 001)."""
+    validate_time_zone(args.zone)
+    if args.limit < 1:
+        raise UserError(f"--limit must be at least 1, got {args.limit}", status=2)
+    where = _log_filter(args)
+    after = LogCursor.parse(args.after) if args.after else None
+    with _open(args.db) as storage:
+        if args.csv:
+            rows = _csv_target(
+                out,
+                args.csv,
+                args.bom,
+                lambda handle: export_sms_log(
+                    storage, handle, where, account=args.account, time_zone=args.zone
+                ),
+            )
+            if args.csv != "-":
+                if args.json:
+                    out.line(_dump({"path": args.csv, "rows": rows}))
+                else:
+                    out.line(f"wrote the SMS log of {args.account} to {args.csv}: {rows} messages")
+            return 0
+        page = sms_log_page(storage, where, account=args.account, size=args.limit, after=after)
+    token = page.next.token if page.next else None
+    if args.json:
+        out.line(_dump({"entries": [_entry_dict(e) for e in page.entries], "next": token}))
+        return 0
+    tz = get_zone(args.zone)
+    out.table(
+        ["created", "campaign", "step", "phone", "stage", "result", "cause"],
+        [
+            [
+                f"{e.at.astimezone(tz):%Y-%m-%d %H:%M %Z}",
+                e.send.campaign_id,
+                e.send.step_id,
+                e.send.to,
+                e.stage,
+                e.result if e.result != e.stage else "",
+                f"{e.cause} ({e.detail})" if e.cause == "Other" else e.cause,
+            ]
+            for e in page.entries
+        ],
+    )
+    if not page.entries:
+        out.line("no message matches")
+    if token:
+        out.line(f"more: add --after {token}")
+    return 0
+
+
+def cmd_consent(args: argparse.Namespace, out: _Output) -> int:
+    """Contacts' SMS status (seed 001): totals, one number, the Pending Opt-In list, or a CSV."""
+    with _open(args.db) as storage:
+        if args.number:
+            status = lookup_number(storage, _number(args.number, args.region), account=args.account)
+            return _print_number(out, status, json_out=args.json)
+        consent = Consent.PENDING_OPT_IN if args.pending else None
+        if args.csv:
+            rows = _csv_target(
+                out,
+                args.csv,
+                args.bom,
+                lambda handle: export_consent(
+                    storage, handle, account=args.account, consent=consent
+                ),
+            )
+            if args.csv != "-":
+                if args.json:
+                    out.line(_dump({"path": args.csv, "rows": rows}))
+                else:
+                    out.line(f"wrote the SMS status of {rows} contacts to {args.csv}")
+            return 0
+        if args.pending:
+            contacts = list(
+                itertools.islice(iter_pending_opt_in(storage, account=args.account), args.limit)
+            )
+            return _print_pending(out, contacts, args.limit, json_out=args.json)
+        totals = consent_totals(storage, account=args.account)
+    if args.json:
+        out.line(_dump({"account": args.account,
+                        "totals": {c.value: n for c, n in totals.items()},
+                        "total": sum(totals.values())}))  # fmt: skip
+        return 0
+    out.table(
+        ["SMS Status", "Contacts"],
+        [*[[CONSENT_LABELS[c], n] for c, n in totals.items()], ["Total", sum(totals.values())]],
+    )
+    return 0
+
+
+def _print_number(out: _Output, status: NumberStatus, *, json_out: bool) -> int:
+    entry = status.suppression
+    if json_out:
+        out.line(
+            _dump(
+                {
+                    "number": status.e164,
+                    "status": status.consent.value if status.consent else None,
+                    "label": status.label,
+                    "contacts": [
+                        {"id": c.id, "name": c.full_name, "consent": c.consent.value}
+                        for c in status.contacts
+                    ],
+                    "suppressed": None
+                    if entry is None
+                    else {"cause": entry.cause.value, "since": entry.at.isoformat()},
+                }
+            )
+        )
+        return 0
+    out.line(f"{status.e164}: {status.label}")
+    for c in status.contacts:
+        out.line(f"  contact {c.id} ({c.full_name or 'no name'}): {CONSENT_LABELS[c.consent]}")
+    if entry is not None:
+        out.line(
+            f"  suppressed: {SUPPRESSION_CAUSE_LABELS[entry.cause].lower()} "
+            f"since {entry.at:%Y-%m-%d %H:%M %Z}"
+        )
+    return 0
+
+
+def _print_pending(out: _Output, contacts: list[Contact], limit: int, *, json_out: bool) -> int:
+    if json_out:
+        rows = [
+            {"id": c.id, "phone": c.phone.e164, "first_name": c.first_name,
+             "last_name": c.last_name, "email": c.email}
+            for c in contacts
+        ]  # fmt: skip
+        out.line(_dump(rows))
+        return 0
+    out.table(
+        ["contact", "phone", "name", "email"],
+        [[c.id, c.phone.e164, c.full_name, c.email] for c in contacts],
+        title="Pending Opt-In",
+    )
+    if len(contacts) == limit:
+        out.line(f"(first {limit}; --csv - lists them all)")
+    return 0
+
+
+def cmd_suppressions(args: argparse.Namespace, out: _Output) -> int:
+    """The account's suppression list (seed 004 "Unsubscribes"), or its removal log."""
+    with _open(args.db) as storage:
+        if args.removals:
+            removals = list(storage.iter_suppression_removals(account=args.account))
+            return _print_removals(out, removals, json_out=args.json)
+        if args.csv:
+            rows = _csv_target(
+                out,
+                args.csv,
+                args.bom,
+                lambda handle: export_suppressions(storage, handle, account=args.account),
+            )
+            if args.csv != "-":
+                if args.json:
+                    out.line(_dump({"path": args.csv, "rows": rows}))
+                else:
+                    out.line(f"wrote {rows} suppressed numbers to {args.csv}")
+            return 0
+        causes = args.cause or None
+        entries = list(
+            itertools.islice(
+                iter_suppression_list(storage, account=args.account, causes=causes), args.limit
+            )
+        )
+    if args.json:
+        out.line(
+            _dump(
+                [
+                    {
+                        "number": e.suppression.e164,
+                        "cause": e.suppression.cause.value,
+                        "detail": e.suppression.detail,
+                        "since": e.suppression.at.isoformat(),
+                        "campaign": e.suppression.campaign_id,
+                        "by": e.suppression.by,
+                        "contact": e.contact.id if e.contact else None,
+                    }
+                    for e in entries
+                ]
+            )
+        )
+        return 0
+    out.table(
+        ["phone", "cause", "detail", "since", "campaign", "by", "contact"],
+        [
+            [
+                e.suppression.e164,
+                e.label,
+                e.suppression.detail,
+                f"{e.suppression.at:%Y-%m-%d %H:%M %Z}",
+                e.suppression.campaign_id or "",
+                e.suppression.by,
+                e.contact.id if e.contact else "",
+            ]
+            for e in entries
+        ],
+        title=f"Suppression list of {args.account}",
+    )
+    if len(entries) == args.limit:
+        out.line(f"(first {args.limit}; --csv - lists them all)")
+    return 0
+
+
+def _print_removals(out: _Output, removals: list[Any], *, json_out: bool) -> int:
+    if json_out:
+        out.line(_dump([{"number": r.suppression.e164, "cause": r.suppression.cause.value,
+                         "removed_at": r.at.isoformat(), "by": r.by, "reason": r.reason}
+                        for r in removals]))  # fmt: skip
+        return 0
+    out.table(
+        ["phone", "was", "removed", "by", "reason"],
+        [
+            [
+                r.suppression.e164,
+                SUPPRESSION_CAUSE_LABELS[r.suppression.cause],
+                f"{r.at:%Y-%m-%d %H:%M %Z}",
+                r.by,
+                r.reason,
+            ]
+            for r in removals
+        ],
+        title="Removed from the suppression list",
+    )
+    return 0
+
+
+def cmd_contact(args: argparse.Namespace, out: _Output) -> int:
+    """One contact's conversation across campaigns: every message and reply, in time order."""
+    tz = get_zone(validate_time_zone(args.zone))
+    with _open(args.db) as storage:
+        contact_id = args.who
+        try:
+            storage.get_contact(contact_id, account=args.account)
+        except NotFound:
+            e164 = _number(args.who, args.region)
+            holders = list(storage.iter_contacts(account=args.account, e164=e164, limit=10))
+            if not holders:
+                raise UserError(f"no contact {args.who!r} in {args.account}") from None
+            if len(holders) > 1:
+                ids = ", ".join(c.id for c in holders)
+                raise UserError(f"{e164} belongs to several contacts ({ids}); name one") from None
+            contact_id = holders[0].id
+        items = contact_timeline(storage, contact_id, account=args.account)
+    if args.json:
+        out.line(
+            _dump(
+                {
+                    "contact": contact_id,
+                    "timeline": [
+                        {
+                            "at": i.at.isoformat(),
+                            "direction": i.direction,
+                            "number": i.number,
+                            "campaign": i.campaign_id,
+                            "step": i.send.step_id if i.send else None,
+                            "status": i.status.value if i.status else None,
+                            "result": i.result,
+                            "keyword": i.keyword.value if i.keyword else None,
+                            "body": i.body,
+                        }
+                        for i in items
+                    ],
+                }
+            )
+        )
+        return 0
+    out.table(
+        ["at", "", "campaign", "step", "status", "text"],
+        [
+            [
+                f"{i.at.astimezone(tz):%Y-%m-%d %H:%M %Z}",
+                "->" if i.direction == "outbound" else "<-",
+                i.campaign_id or "",
+                i.send.step_id if i.send else "",
+                i.result if i.send else (i.keyword.value if i.keyword else ""),
+                i.body,
+            ]
+            for i in items
+        ],
+        title=f"Conversation with {contact_id}",
+    )
+    return 0
+
+
+_OVERVIEW_COLUMNS = ("campaign", "state", "recipients", "progress", "delivered", "soft", "hard",
+                     "replied", "opted out")  # fmt: skip
+
+
+def cmd_campaigns(args: argparse.Namespace, out: _Output) -> int:
+    """Every campaign of an account, one row each (seed 003 "Campaigns > Statistics")."""
+    with _open(args.db) as storage:
+        rows = campaigns_overview(storage, account=args.account)
+    if args.csv:
+
+        def write(handle: Any) -> int:
+            writer = csv.writer(handle)
+            writer.writerow(OVERVIEW_HEADER)
+            writer.writerows(overview_rows(rows))
+            return len(rows)
+
+        _csv_target(out, args.csv, args.bom, write)
+        if args.csv != "-":
+            out.line(f"wrote {len(rows)} campaigns to {args.csv}")
+        return 0
+    if args.json:
+        out.line(_dump({"account": args.account, "campaigns": [overview_to_dict(r) for r in rows]}))
+        return 0
+
+    def pct(row: CampaignOverview, name: str) -> str:
+        rate = row.rate(name)
+        return f"{row.count(name)} ({rate.percent})" if rate is not None else str(row.count(name))
+
+    out.table(
+        _OVERVIEW_COLUMNS,
+        [
+            [
+                r.campaign_id,
+                r.state.value,
+                r.count("recipients"),
+                r.progress.text,
+                pct(r, "delivered"),
+                pct(r, "soft_bounced"),
+                pct(r, "hard_bounced"),
+                pct(r, "replied"),
+                pct(r, "opted_out"),
+            ]
+            for r in rows
+        ],
+        title=f"Campaigns of {args.account}",
+    )
+    return 0
+
+
+def _values(pairs: Sequence[str] | None) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for pair in pairs or ():
+        name, equals, value = pair.partition("=")
+        if not equals or not name.strip():
+            raise UserError(f"--set: {pair!r} should be FIELD=VALUE", status=2)
+        values[name.strip()] = value
+    return values
+
+
+def cmd_test_send(args: argparse.Namespace, out: _Output) -> int:
+    """Send one step to one number as a test, outside the campaign's counts (seed 000 "Test")."""
+    to = _number(args.to, args.region)
+    values = _values(args.set)
+    with _open(args.db) as storage:
+        campaign = _campaign(storage, args.campaign, args.db)
+        gateway = _gateway(args.provider, campaign.sender, None)
+        runner = CampaignRunner(storage, gateway, worker="cli-test")
+        sent = runner.test_send(
+            campaign.id, args.step, to, contact_id=args.contact, values=values, by=args.by
+        )
+    if args.json:
+        out.line(_dump({"campaign": sent.campaign_id, "step": sent.step_id, "to": sent.to,
+                        "body": sent.body, "contact": sent.contact_id,
+                        "provider": sent.receipt.provider,
+                        "message_id": sent.receipt.provider_message_id,
+                        "at": sent.at.isoformat()}))  # fmt: skip
+        return 0
+    who = f"as {sent.contact_id}" if sent.contact_id else "with the given values"
+    out.line(
+        f"sent a test of {sent.campaign_id}/{sent.step_id} to {sent.to} {who} through "
+        f"{sent.receipt.provider} ({sent.receipt.provider_message_id}): {sent.body}"
     )
     return 0
 
@@ -1309,6 +1767,76 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--reason", required=name == "unsuppress", help="why (logged)")
 
     command("timeline", cmd_timeline, "every action on the campaign, oldest first")
+
+    # Account views: every campaign of an account at once.
+    def account_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--account", default=DEFAULT_ACCOUNT, help="the account")
+
+    def csv_options(p: argparse.ArgumentParser, what: str) -> None:
+        p.add_argument("--csv", metavar="PATH", help=f"write {what} as CSV to PATH (- for stdout)")
+        p.add_argument("--bom", action="store_true", help="start the CSV with a BOM for Excel")
+
+    p = command("log", cmd_log, "the SMS log of the account across campaigns, by date range",
+                campaign=False)  # fmt: skip
+    account_option(p)
+    p.add_argument("--since", help="from this date or time (in --zone)")
+    p.add_argument("--until", help="up to (not including) this date or time (in --zone)")
+    p.add_argument("--campaign", metavar="ID", help="only this campaign's messages")
+    p.add_argument("--step", help="only this step's messages (invite, reminder-1...)")
+    p.add_argument("--status", action="append", metavar="STATUS",
+                   help="only this status: queued, sending, sent, delivered, soft_bounced, "
+                   "hard_bounced, skipped, canceled (repeatable)")  # fmt: skip
+    p.add_argument("--stage", action="append", metavar="WORDS",
+                   help="only this SMS Log stage: 'Not Sent Yet', Sending, Sent, Undelivered, "
+                   "'Ineligible to Send', 'Failed to Send' (repeatable)")  # fmt: skip
+    p.add_argument("--number", help="only messages to this number")
+    p.add_argument("--contact", metavar="ID", help="only messages to this contact")
+    p.add_argument("--region", default="US", help="region of a national --number")
+    p.add_argument("--zone", default="UTC", help="the zone of --since, --until and the times shown")
+    p.add_argument("--limit", type=int, default=50, help="messages per page (default 50)")
+    p.add_argument("--after", metavar="CURSOR", help="the page after this cursor (printed as more)")
+    csv_options(p, "every matching message")
+
+    p = command("consent", cmd_consent, "contacts' SMS status: totals, one number, Pending Opt-In",
+                campaign=False)  # fmt: skip
+    account_option(p)
+    p.add_argument("--number", help="look up the status of one number")
+    p.add_argument("--region", default="US", help="region of a national number")
+    p.add_argument("--pending", action="store_true", help="list the Pending Opt-In contacts")
+    p.add_argument("--limit", type=int, default=50, help="list at most this many (default 50)")
+    csv_options(p, "every contact's status (with --pending: those pending)")
+
+    p = command("suppressions", cmd_suppressions, "the suppression list, with causes",
+                campaign=False)  # fmt: skip
+    account_option(p)
+    p.add_argument("--cause", action="append", choices=[c.value for c in SuppressionCause],
+                   help="only entries with this cause (repeatable)")  # fmt: skip
+    p.add_argument("--removals", action="store_true", help="list the logged removals instead")
+    p.add_argument("--limit", type=int, default=50, help="list at most this many (default 50)")
+    csv_options(p, "the whole list")
+
+    p = command("contact", cmd_contact, "one contact's messages and replies across campaigns",
+                campaign=False)  # fmt: skip
+    p.add_argument("who", metavar="CONTACT", help="the contact's id, or its phone number")
+    account_option(p)
+    p.add_argument("--region", default="US", help="region of a national number")
+    p.add_argument("--zone", default="UTC", help="show times in this zone")
+
+    p = command("campaigns", cmd_campaigns, "every campaign of the account with its statistics",
+                campaign=False)  # fmt: skip
+    account_option(p)
+    csv_options(p, "the overview")
+
+    p = command("test-send", cmd_test_send, "send one step to one number as a test (not counted)")
+    p.add_argument("--step", required=True, help="the step to send (invite, reminder-1...)")
+    p.add_argument("--to", required=True, help="the number to send the test to")
+    p.add_argument("--contact", metavar="ID", help="fill the template from this contact")
+    p.add_argument("--set", action="append", metavar="FIELD=VALUE",
+                   help="a template value (repeatable), e.g. survey_link=https://...")  # fmt: skip
+    p.add_argument("--provider", choices=sorted(_PROVIDER_ENV), default="simulated",
+                   help="send through it (credentials from the environment)")  # fmt: skip
+    p.add_argument("--region", default="US", help="region of a national --to")
+    p.add_argument("--by", default="cli", help="who sends the test (on the timeline)")
 
     p = command("serve", cmd_serve, "receive provider callbacks (receipts, replies) over HTTP",
                 json_flag=False)  # fmt: skip

@@ -19,7 +19,9 @@ host application adds its own rule by subclassing :class:`Rule` and passing
 listing *every* reason that applies (so an operator can ask "why did Tom not
 get the reminder?" and get the whole answer); :func:`pending`,
 :func:`count_reasons` and :func:`explain` are built on it. An
-:class:`Eligibility` object does the same for a stream fed in chunks.
+:class:`Eligibility` object does the same for a stream fed in chunks, and
+its :meth:`~Eligibility.summarize` gives the pending ids and the count per
+combination of reasons from one pass (a :class:`StepSummary`).
 
 Speed
 -----
@@ -36,7 +38,8 @@ Memory
 ------
 Recipients are consumed as a stream and decisions are yielded one at a
 time. The only state that grows is, when numbers are deduplicated, a map from
-each E.164 number seen to the id of the first recipient holding it.
+each E.164 number seen to the id of the first recipient holding it
+(:func:`_numbers_seen` says how it is kept cheap at a million numbers).
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import ClassVar, Protocol
+from typing import ClassVar, Protocol, cast
 
 import attrs
 
@@ -81,6 +84,7 @@ __all__ = [
     "Rule",
     "RuleContext",
     "SmsCapableRule",
+    "StepSummary",
     "SuppressionRule",
     "ThankYouResponseRule",
     "VerifiedNumberRule",
@@ -768,6 +772,34 @@ class ReasonCounts:
         return self.by_reason.get(reason, 0)
 
 
+@attrs.frozen
+class StepSummary:
+    """Who is pending for a step, and how many recipients each combination of reasons excludes.
+
+    What an operator asks before sending a step, answered in one pass:
+    :attr:`pending` says who gets it, :attr:`combinations` accounts for
+    everyone else, and :attr:`counts` gives the count per reason.
+
+    Args:
+        pending: The ids of the pending recipients, in input order.
+        combinations: Recipients per exact tuple of reasons (in report order;
+            ``()`` for the pending ones), in the order each was first met.
+    """
+
+    pending: tuple[str, ...]
+    combinations: Mapping[tuple[ReasonLike, ...], int]
+
+    @property
+    def counts(self) -> ReasonCounts:
+        """The same figures per reason, as :meth:`Eligibility.counts` gives them."""
+        by_reason: dict[ReasonLike, int] = {}
+        for reasons, count in self.combinations.items():
+            for reason in reasons:
+                by_reason[reason] = by_reason.get(reason, 0) + count
+        total = sum(self.combinations.values())
+        return ReasonCounts(total, self.combinations.get((), 0), by_reason)
+
+
 # -- the engine ---------------------------------------------------------------------
 
 _Pass = Callable[[Iterable[Recipient]], Iterator[Decision]]
@@ -825,7 +857,7 @@ class Eligibility:
             now=require_aware(now, "now"),
         )
         self.rules: tuple[Rule, ...] = tuple(r for r in rules if r.applies_to(the_step))
-        self._seen: dict[str, str] = {}
+        self._seen = _numbers_seen()
         defaults = tuple(r for r in DEFAULT_RULES if r.applies_to(the_step))
         self.compiled = self.rules[: len(defaults)] == defaults
         if self.compiled:
@@ -908,10 +940,30 @@ class Eligibility:
                 by_reason[reason] = get(reason, 0) + 1
         return ReasonCounts(total, eligible, by_reason)
 
+    def summarize(self, recipients: Iterable[Recipient]) -> StepSummary:
+        """The pending recipients' ids and the count per combination of reasons, in one pass.
+
+        Args:
+            recipients: Any iterable; consumed as a stream.
+
+        Returns:
+            The summary.
+        """
+        pending: list[str] = []
+        combinations: dict[tuple[ReasonLike, ...], int] = {}
+        get = combinations.get
+        for decision in self._pass(recipients):
+            reasons = decision.reasons
+            if not reasons:
+                pending.append(decision.recipient.id)
+            combinations[reasons] = get(reasons, 0) + 1
+        return StepSummary(tuple(pending), combinations)
+
 
 # Where a placeholder's value lives when the recipient's own fields lack it, in
-# Recipient.template_values() precedence: a contact attribute for the standard
-# fields ("" = the contact's custom fields). "phone" is the number's E.164 form.
+# Recipient.template_values() precedence: the contact's attribute of that name
+# for a standard field ("phone" is the number's E.164 form); for any other
+# name (None here), the contact's custom fields.
 _STANDARD_SOURCES: Mapping[str, str] = {name: name for name in STANDARD_FIELDS}
 
 
@@ -926,6 +978,23 @@ def _reasons_of(mask: int, cache: dict[int, tuple[ReasonLike, ...]]) -> tuple[Re
     return reasons
 
 
+# A key no stream ever holds (see _numbers_seen).
+_HASHES_KEPT = object()
+
+
+def _numbers_seen() -> dict[str, str]:
+    """An empty map from E.164 numbers to the id of their first holder, fit for a million keys.
+
+    CPython stores a dict whose keys are all ``str`` without each key's hash,
+    so a probe that meets another key must fetch that key's string to compare
+    hashes: at a million numbers, a cache miss per collision and the largest
+    single cost of a pass (bench/eligibility.py). One key of another type,
+    never looked up, makes the dict keep every hash beside its key; with it
+    the map costs about what a ``set`` of the numbers would.
+    """
+    return cast("dict[str, str]", {_HASHES_KEPT: ""})
+
+
 def _fused_pass(ctx: RuleContext, seen: dict[str, str], extras: tuple[Rule, ...]) -> _Pass:
     """Compile the default rules for one step into one pass over a stream.
 
@@ -934,6 +1003,11 @@ def _fused_pass(ctx: RuleContext, seen: dict[str, str], extras: tuple[Rule, ...]
     integer, mapped to a shared tuple, so an ineligible recipient costs no
     more allocation than an eligible one. ``extras`` (host rules) run after.
     The result must equal rule-by-rule evaluation; the test suite checks it.
+
+    What the pass costs is what it does per recipient, so everything that
+    depends only on the step is settled here, once: flags are plain bools,
+    constants are locals of the closure, and the common answer (eligible)
+    is built without a Python-level ``__init__`` call.
 
     Args:
         ctx: The step's context (campaign, options, suppression list, now).
@@ -950,17 +1024,20 @@ def _fused_pass(ctx: RuleContext, seen: dict[str, str], extras: tuple[Rule, ...]
     step_id = step.id
     is_reminder = kind is StepKind.REMINDER
     is_thank_you = kind is StepKind.THANK_YOU
-    previous_id = ctx.previous_step.id if ctx.previous_step is not None else ""
+    # Only a reminder reads the previous step's sends; None matches no send.
+    previous_id = ctx.previous_step.id if is_reminder and ctx.previous_step is not None else None
     allow_pending = options.allow_pending_opt_in
     check_verified = not options.allow_unverified_numbers
     accept_sent = options.accept_sent_as_received
     remind_disqualified = options.remind_disqualified
     dedup = options.deduplicate_numbers
+    has_extras = bool(extras)
     # "now >= sent_on + delay" (elapsed time) as one comparison per recipient.
     cutoff = ctx.now.astimezone(_UTC) - step.delay
     delay = step.delay
     # Placeholders in Template.missing()'s order, each with where its value lives.
-    fields = tuple((name, _STANDARD_SOURCES.get(name, "")) for name in step.body.missing({}))
+    fields = tuple((name, _STANDARD_SOURCES.get(name)) for name in step.body.missing({}))
+    has_fields = bool(fields)
     setdefault = seen.setdefault
     cache: dict[int, tuple[ReasonLike, ...]] = {0: _NO_REASONS}
     cached = cache.get
@@ -999,6 +1076,7 @@ def _fused_pass(ctx: RuleContext, seen: dict[str, str], extras: tuple[Rule, ...]
     o_failed = PreviousOutcome.FAILED
     no_reasons = _NO_REASONS
     decision = Decision
+    new = object.__new__
 
     def run(recipients: Iterable[Recipient]) -> Iterator[Decision]:
         for recipient in recipients:
@@ -1043,7 +1121,7 @@ def _fused_pass(ctx: RuleContext, seen: dict[str, str], extras: tuple[Rule, ...]
                             and (send.to == e164 or not failed_permanently(send))
                         ):
                             mask |= b_already
-                elif is_reminder and send_step == previous_id:
+                elif send_step == previous_id:
                     send_status = send.status
                     if send_status is delivered or (accept_sent and send_status is sent):
                         received = send
@@ -1054,20 +1132,21 @@ def _fused_pass(ctx: RuleContext, seen: dict[str, str], extras: tuple[Rule, ...]
                     elif send_status is not skipped and send_status is not canceled:
                         outcome = o_failed
             missing: tuple[str, ...] = ()
-            if fields:
+            if has_fields:
                 # FrozenMap keeps its dict in _data; reading it directly avoids
-                # Mapping.get's Python-level __getitem__ and KeyError per lookup.
+                # Mapping's Python-level __getitem__ and __contains__.
                 own = recipient.fields._data
                 for name, source in fields:
                     value = own.get(name)
                     if value is None:
-                        if not source:
+                        if source is None:
                             value = contact.fields._data.get(name)
                         elif source == "phone":
                             value = e164
                         else:
                             value = getattr(contact, source)
-                    if not value or not value.strip():
+                    # Blank as Template.missing() says: empty or only whitespace.
+                    if not value or value.isspace():
                         missing += (name,)
                 if missing:
                     mask |= b_missing
@@ -1083,20 +1162,14 @@ def _fused_pass(ctx: RuleContext, seen: dict[str, str], extras: tuple[Rule, ...]
                     previous = outcome
                     mask |= b_previous
                 else:
-                    # Send.sent_on, inlined: the earliest attempt's sent time.
-                    sent_on = None
-                    for attempt in received.attempts:
-                        moment = attempt.sent_at or attempt.submitted_at
-                        if moment is not None and (sent_on is None or moment < sent_on):
-                            sent_on = moment
-                    if sent_on is None:
-                        sent_on = received.delivered_at or received.created_at
+                    # received_on(), inlined: Send.sent_on is computed once, when built.
+                    sent_on = received.sent_on or received.delivered_at or received.created_at
                     if sent_on > cutoff:
                         due_at = due_after(sent_on, delay)
                         mask |= b_not_due
             elif is_thank_you and recipient.response is not complete:
                 mask |= b_not_complete
-            if extras:
+            if has_extras:
                 here = ctx if first is None else attrs.evolve(ctx, duplicate_of=first)
                 found = [f for f in (rule.check(recipient, here) for rule in extras) if f]
                 if found:
@@ -1112,18 +1185,24 @@ def _fused_pass(ctx: RuleContext, seen: dict[str, str], extras: tuple[Rule, ...]
                         (first, missing, previous, built.findings + tuple(found)),
                     )
                     continue
-            if not mask:
-                yield decision(recipient, step, no_reasons)
-            elif first is None and previous is None and not missing:
-                yield decision(recipient, step, cached(mask) or _reasons_of(mask, cache), due_at)
+            if mask == 0:
+                reasons = no_reasons
+                extra = None
             else:
-                yield decision(
-                    recipient,
-                    step,
-                    cached(mask) or _reasons_of(mask, cache),
-                    due_at,
-                    (first, missing, previous, None),
-                )
+                reasons = cached(mask) or _reasons_of(mask, cache)
+                if first is None and previous is None and not missing:
+                    extra = None
+                else:
+                    extra = (first, missing, previous, None)
+            # Decision(recipient, step, reasons, due_at, extra), without the cost
+            # of a Python-level __init__ call.
+            made = new(decision)
+            made.recipient = recipient
+            made.step = step
+            made.reasons = reasons
+            made.due_at = due_at
+            made._extra = extra
+            yield made
 
     return run
 

@@ -19,6 +19,8 @@ The tree::
     ├── ImportFailed                    (ValueError)
     ├── ConfigurationError              (ValueError)
     ├── MissingDependency               (ImportError)
+    ├── SuppressedNumber                (PermissionError)
+    ├── SuppressionLiftRefused          (PermissionError)
     ├── StorageError
     │   ├── NotFound                    (LookupError)
     │   ├── AlreadyExists               (ValueError)
@@ -57,6 +59,8 @@ __all__ = [
     "SchemaError",
     "SmsCampaignError",
     "StorageError",
+    "SuppressedNumber",
+    "SuppressionLiftRefused",
     "TemplateError",
     "TemporaryGatewayError",
     "WebhookVerificationError",
@@ -143,6 +147,37 @@ class ConfigurationError(SmsCampaignError, ValueError):
 
 class MissingDependency(SmsCampaignError, ImportError):
     """An optional extra is needed for this feature; the message names the pip command."""
+
+
+class SuppressedNumber(SmsCampaignError, PermissionError):
+    """A message was asked for a number that must not be sent to (suppressed, or opted out).
+
+    Attributes:
+        e164: The number.
+        cause: Why it must not be sent to (a suppression cause, or ``"opted_out"``).
+    """
+
+    def __init__(self, message: str, *, value: Any = None, e164: str = "", cause: str = "") -> None:
+        super().__init__(message, value=value)
+        self.e164 = e164
+        self.cause = cause
+
+
+class SuppressionLiftRefused(SmsCampaignError, PermissionError):
+    """A number may not be taken off the suppression list by hand.
+
+    A stop word (or a carrier opt-out) is the recipient's own decision: only
+    their own opt-in (START) undoes it.
+
+    Attributes:
+        e164: The number.
+        cause: The suppression's cause.
+    """
+
+    def __init__(self, message: str, *, value: Any = None, e164: str = "", cause: str = "") -> None:
+        super().__init__(message, value=value)
+        self.e164 = e164
+        self.cause = cause
 
 
 class StorageError(SmsCampaignError):

@@ -12,6 +12,7 @@ Send Status" CSV, safe to open in a spreadsheet.
 from __future__ import annotations
 
 import csv
+import itertools
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -25,13 +26,13 @@ import attrs
 from smscampaign.domain._frozen import FrozenMap
 from smscampaign.domain._time import require_aware
 from smscampaign.domain.campaign import Campaign, CampaignState, Step, StepKind, TimelineEntry
-from smscampaign.domain.contact import ContactStatus, Recipient, ResponseStatus
+from smscampaign.domain.contact import DEFAULT_ACCOUNT, ContactStatus, Recipient, ResponseStatus
 from smscampaign.domain.delivery import DeliveryStatus, FailureReason, Send
-from smscampaign.domain.replies import DEFAULT_KEYWORDS, Keyword, KeywordSet
+from smscampaign.domain.replies import DEFAULT_KEYWORDS, InboundMessage, Keyword, KeywordSet
 from smscampaign.domain.segments import count_segments
 from smscampaign.eligibility import Reason
 from smscampaign.errors import ConfigurationError
-from smscampaign.providers.base import Storage
+from smscampaign.providers.base import LogFilter, Storage
 
 __all__ = [
     "ACTIVITY_MESSENGER_BAD_NUMBER_REASONS",
@@ -42,6 +43,8 @@ __all__ = [
     "COUNTS",
     "CSV_HEADER",
     "GLADLY_STATE_WORDS",
+    "OVERVIEW_COUNTS",
+    "OVERVIEW_HEADER",
     "RATE_BASES",
     "RESPONSE_STATUS_LABELS",
     "SCHOOL_FAILED_CAUSES",
@@ -49,16 +52,20 @@ __all__ = [
     "SCHOOL_STATUS_WORDS",
     "SEND_STATUS_LABELS",
     "VOCABULARIES",
+    "CampaignOverview",
     "CampaignStats",
     "DeliveryStats",
     "Progress",
     "Rate",
     "ViewRow",
     "Vocabulary",
+    "campaigns_overview",
     "delivery_stats",
     "export_status_log",
     "get_vocabulary",
     "neutralize_cell",
+    "overview_rows",
+    "overview_to_dict",
     "render_table",
     "stats_to_csv_rows",
     "stats_to_dict",
@@ -1322,3 +1329,252 @@ def stats_to_csv_rows(
         rows.append([*head, "cost", "" if part.cost is None else str(part.cost), "", "", ""])
         rows.append([*head, "progress", part.progress.text, *_rate_cells(part.progress.rate)])
     return rows
+
+
+# -- campaigns overview (seed 003 "Campaigns > Statistics") -------------------------
+
+OVERVIEW_COUNTS: tuple[str, ...] = tuple(name for name in COUNTS if name != "sent_without_receipt")
+"""The counts :func:`campaigns_overview` computes for each campaign (all of :data:`COUNTS`
+but ``sent_without_receipt``, which takes a pass over every send)."""
+
+
+@attrs.frozen(kw_only=True)
+class CampaignOverview:
+    """One campaign's row in an account's overview: its state and its totals with rates.
+
+    Every count in :data:`OVERVIEW_COUNTS` equals the one :func:`delivery_stats`
+    gives for the campaign's total; segments, cost and "sent without receipt"
+    are left out (they take a pass over every send: ask :func:`delivery_stats`).
+
+    Args:
+        campaign_id: The campaign's id.
+        campaign_name: Its name.
+        state: Its state.
+        created_at: When it was created (its first timeline entry), if known.
+        totals: The counts, as a :class:`DeliveryStats` total slice.
+    """
+
+    campaign_id: str
+    campaign_name: str
+    state: CampaignState
+    created_at: datetime | None
+    totals: DeliveryStats = attrs.field(repr=False)
+
+    def count(self, name: str) -> int:
+        """The count called ``name`` (one of :data:`OVERVIEW_COUNTS`).
+
+        Raises:
+            ConfigurationError: The overview has no such count.
+        """
+        if name not in OVERVIEW_COUNTS:
+            raise ConfigurationError(
+                f"the overview has no count {name!r}; choose from {list(OVERVIEW_COUNTS)}",
+                value=name,
+            )
+        return self.totals.count(name)
+
+    def rate(self, name: str) -> Rate | None:
+        """The rate of the count ``name`` over its base (:data:`RATE_BASES`); None for ``replies``.
+
+        Raises:
+            ConfigurationError: The overview has no such count.
+        """
+        self.count(name)
+        return self.totals.rate(name)
+
+    @property
+    def progress(self) -> Progress:
+        """Seed 002's sent/recipients for the campaign."""
+        return self.totals.progress
+
+
+def campaigns_overview(
+    storage: Storage,
+    *,
+    account: str = DEFAULT_ACCOUNT,
+    keywords: Iterable[KeywordSet] = DEFAULT_KEYWORDS,
+) -> list[CampaignOverview]:
+    """One row per campaign of an account (seed 003 "Campaigns > Statistics").
+
+    Status, response and recipient counts come from ``storage.count_sends`` and
+    ``storage.count_recipients`` (aggregated where the data lives, as
+    :func:`delivery_stats` does). Replies are read once for the whole account
+    (``storage.iter_replies``) and each is attributed, per campaign, exactly as
+    :func:`delivery_stats` attributes it: to that campaign's latest message that
+    went out to the number before the reply arrived, when the number is one of
+    the campaign's recipients' (``storage.iter_sms_log`` by number and
+    ``storage.iter_contacts`` by number answer that from indexes).
+
+    Args:
+        storage: Where the campaigns are kept.
+        account: The account.
+        keywords: The keyword sets that decide which replies are opt-outs.
+
+    Returns:
+        The rows, by campaign id.
+    """
+    keyword_sets = tuple(keywords)
+    campaigns = {c.id: c for c in storage.iter_campaigns(account=account)}
+    tallies: dict[str, _Tally] = {}
+    for campaign in campaigns.values():
+        tally = tallies[campaign.id] = _Tally()
+        first_step = campaign.invite.id
+        by = ("step", "status", "reason")
+        for (step_id, status, reason), n in storage.count_sends(campaign.id, by=by).items():
+            tally.add_sends(status, reason, n, first_step=step_id == first_step)
+        for (response,), n in storage.count_recipients(campaign.id, by=("response",)).items():
+            tally.recipients += n
+            if response == ResponseStatus.COMPLETE:
+                tally.completed += n
+    replies = storage.iter_replies(account=account)
+    while chunk := list(itertools.islice(replies, 500)):
+        _attribute_replies(storage, account, campaigns, tallies, chunk, keyword_sets)
+    return [
+        CampaignOverview(
+            campaign_id=campaign.id,
+            campaign_name=campaign.name,
+            state=campaign.state,
+            created_at=campaign.timeline[0].at if campaign.timeline else None,
+            totals=tallies[campaign.id].build("total", "", None),
+        )
+        for campaign in campaigns.values()
+    ]
+
+
+def _attribute_replies(
+    storage: Storage,
+    account: str,
+    campaigns: Mapping[str, Campaign],
+    tallies: Mapping[str, _Tally],
+    replies: Sequence[InboundMessage],
+    keywords: tuple[KeywordSet, ...],
+) -> None:
+    """Count a chunk of an account's replies against each campaign, as delivery_stats does."""
+    outgoing: dict[str, dict[str, list[tuple[datetime, int, str, str]]]] = {}
+    for e164 in dict.fromkeys(m.sender.e164 for m in replies):
+        per_campaign: dict[str, list[tuple[datetime, int, str, str]]] = {}
+        for send in storage.iter_sms_log(LogFilter(to=e164), account=account):
+            campaign = campaigns.get(send.campaign_id)
+            if campaign is None or send.sent_on is None:
+                continue
+            order = {step.id: index for index, step in enumerate(campaign.steps)}
+            per_campaign.setdefault(send.campaign_id, []).append(
+                (send.sent_on, order.get(send.step_id, 0), send.step_id, send.recipient_id)
+            )
+        if per_campaign:
+            # delivery_stats only counts replies from its recipients' current numbers.
+            holders = [c.id for c in storage.iter_contacts(account=account, e164=e164)]
+            for campaign_id in list(per_campaign):
+                if not storage.get_recipients(campaign_id, holders):
+                    del per_campaign[campaign_id]
+        outgoing[e164] = {k: sorted(v) for k, v in per_campaign.items()}
+    for message in replies:
+        is_opt_out = message.classify(keywords=keywords).keyword is Keyword.OPT_OUT
+        for campaign_id, sent in outgoing[message.sender.e164].items():
+            earlier = [out for out in sent if out[0] <= message.received_at]
+            if not earlier:
+                continue
+            recipient_id = earlier[-1][3]
+            tally = tallies[campaign_id]
+            tally.replies += 1
+            tally.replied.add(recipient_id)
+            if is_opt_out:
+                tally.opted_out.add(recipient_id)
+
+
+# Our states as an overview shows them ("In Progress"); Gladly's words fold
+# drafts and suspensions into others, which an account-wide list must not.
+_STATE_WORDS: Mapping[CampaignState, str] = {
+    state: state.value.replace("_", " ").title() for state in CampaignState
+}
+
+OVERVIEW_HEADER: tuple[str, ...] = (
+    "Campaign",
+    "Name",
+    "State",
+    "Created",
+    "Recipients",
+    "Progress",
+    "Sent",
+    "Delivered",
+    "Delivered rate",
+    "Soft bounces",
+    "Soft bounce rate",
+    "Hard bounces",
+    "Hard bounce rate",
+    "Replied",
+    "Replied rate",
+    "Replies",
+    "Opted out",
+    "Opted out rate",
+    "Pending",
+    "Queued",
+    "Skipped",
+    "Canceled",
+    "Completed",
+)
+"""The columns of :func:`overview_rows`: seed 003's SMS campaign statistics, seed 002's progress."""
+
+
+def overview_rows(
+    rows: Iterable[CampaignOverview], *, time_zone: str | tzinfo = "UTC"
+) -> Iterator[list[str]]:
+    """The overview as CSV rows in :data:`OVERVIEW_HEADER` order, every cell neutralized.
+
+    "Sent" counts the messages that went out (sending, sent, delivered or
+    bounced); rates are fractions with six decimals, empty when undefined.
+    """
+    zone = _zone(time_zone)
+    for row in rows:
+        t = row.totals
+
+        def rate(name: str, t: DeliveryStats = t) -> str:
+            value = t.rate(name)
+            return "" if value is None or value.value is None else f"{value.value:.6f}"
+
+        created = row.created_at.astimezone(zone).isoformat() if row.created_at else ""
+        cells = [
+            row.campaign_id,
+            row.campaign_name,
+            _STATE_WORDS[row.state],
+            created,
+            str(t.recipients),
+            t.progress.text,
+            str(t.went_out),
+            str(t.delivered),
+            rate("delivered"),
+            str(t.soft_bounced),
+            rate("soft_bounced"),
+            str(t.hard_bounced),
+            rate("hard_bounced"),
+            str(t.replied),
+            rate("replied"),
+            str(t.replies),
+            str(t.opted_out),
+            rate("opted_out"),
+            str(t.pending),
+            str(t.queued),
+            str(t.skipped),
+            str(t.canceled),
+            str(t.completed),
+        ]
+        yield [neutralize_cell(cell) for cell in cells]
+
+
+def overview_to_dict(row: CampaignOverview) -> dict[str, Any]:
+    """One overview row as a JSON-ready dictionary (counts, rates, progress)."""
+    t = row.totals
+    return {
+        "campaign": {"id": row.campaign_id, "name": row.campaign_name, "state": row.state.value},
+        "created_at": row.created_at.isoformat() if row.created_at else None,
+        **{name: t.count(name) for name in OVERVIEW_COUNTS},
+        "went_out": t.went_out,
+        "progress": {
+            "sent": t.progress.sent,
+            "recipients": t.progress.recipients,
+            "text": t.progress.text,
+        },
+        "rates": {
+            name: _rate_dict(rate) for name, rate in t.rates.items() if name in OVERVIEW_COUNTS
+        },
+    }

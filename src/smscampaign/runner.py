@@ -24,26 +24,30 @@ A tick (:meth:`CampaignRunner.tick`) does, in order:
 from __future__ import annotations
 
 import collections
+import heapq
 import itertools
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Any, Protocol
 
 import attrs
 
+from smscampaign.account import TestSend, send_test
 from smscampaign.domain._time import require_aware
 from smscampaign.domain._zones import get_zone
-from smscampaign.domain.campaign import Campaign, CampaignState, TimelineAction
+from smscampaign.domain.campaign import Campaign, CampaignState, Step, TimelineAction
 from smscampaign.domain.contact import (
     Consent,
     Contact,
     ContactStatus,
     Recipient,
+    ResponseStatus,
     Suppression,
     SuppressionCause,
 )
-from smscampaign.domain.delivery import DeliveryStatus, FailureReason, Send, StatusEvent
+from smscampaign.domain.delivery import Attempt, DeliveryStatus, FailureReason, Send, StatusEvent
+from smscampaign.domain.phone import PhoneNumber
 from smscampaign.domain.replies import (
     DEFAULT_KEYWORDS,
     InboundMessage,
@@ -59,8 +63,8 @@ from smscampaign.errors import (
     NotFound,
     PermanentGatewayError,
 )
-from smscampaign.providers.base import Storage
-from smscampaign.providers.gateway import Gateway, OutboundMessage, WebhookRequest
+from smscampaign.providers.base import DEFAULT_LEASE, LogFilter, StepDecider, Storage
+from smscampaign.providers.gateway import Gateway, OutboundMessage, SendReceipt, WebhookRequest
 from smscampaign.scheduling import LEGAL_HOURS, LegalHoursTable, Schedule
 
 __all__ = [
@@ -90,8 +94,15 @@ _TRANSIENT_REASONS = frozenset(
 
 _IN_FLIGHT = frozenset({DeliveryStatus.QUEUED, DeliveryStatus.SENDING})
 
+# Responses that exclude a recipient from reminders for good (unless changed back).
+_FINAL_RESPONSES = frozenset({ResponseStatus.COMPLETE, ResponseStatus.DISQUALIFIED})
+
 # Twilio's ValidityPeriod tops out at 36,000 s; most providers accept as much.
 _MAX_VALIDITY = timedelta(hours=10)
+
+# How many times dispatch asks the window and the throttle in turn for a moment
+# both allow (two suffice: the throttle moves a send to the next day at most).
+_SETTLE_ROUNDS = 4
 
 
 class Clock(Protocol):
@@ -160,7 +171,13 @@ class TickReport:
 
 @attrs.frozen(kw_only=True)
 class ReplyOutcome:
-    """What the runner did with one inbound message."""
+    """What the runner did with one inbound message.
+
+    ``in_reply_to`` is the account's latest message that went out to the
+    sender before the reply arrived (None when none did): its ``campaign_id``
+    says which campaign the reply answers, e.g. to forward it to the
+    campaign's owner.
+    """
 
     message: InboundMessage
     classification: ReplyClassification
@@ -168,6 +185,36 @@ class ReplyOutcome:
     suppressed: bool = False
     lifted: bool = False
     answered: str | None = None
+    in_reply_to: Send | None = None
+
+
+class _Calendar:
+    """Slots one ``period`` apart from ``origin``, each holding at most ``count`` sends."""
+
+    def __init__(self, origin: datetime, period: timedelta, count: int) -> None:
+        self.origin = origin
+        self.period = period
+        self.count = count
+        self._used: dict[int, int] = {}
+        # Where the search for a free slot from a given slot last ended: a burst
+        # of bookings from one moment does not walk the full slots again.
+        self._next: dict[int, int] = {}
+
+    def take(self, start: datetime) -> datetime:
+        """Take the first slot at or after ``start`` with room left; return its time."""
+        first = -((self.origin - start) // self.period)  # the first slot at or after start
+        index = max(first, self._next.get(first, first))
+        while self._used.get(index, 0) >= self.count:
+            index += 1
+        self._used[index] = self._used.get(index, 0) + 1
+        self._next[first] = index
+        return self.origin + self.period * index
+
+    def forget_before(self, moment: datetime) -> None:
+        """Drop the slots (and search hints) before ``moment``."""
+        last = (moment - self.origin) // self.period
+        self._used = {i: n for i, n in self._used.items() if i >= last}
+        self._next = {i: n for i, n in self._next.items() if i >= last}
 
 
 class _Throttle:
@@ -183,7 +230,21 @@ class _Throttle:
 
     def __init__(self) -> None:
         self._times: dict[str, collections.deque[datetime]] = {}
-        self._day: dict[str, tuple[str, int]] = {}
+        self._day: dict[str, tuple[date, int]] = {}
+        self._calendars: dict[str, _Calendar] = {}
+        self._forgotten: datetime | None = None
+        # Per schedule: how many recent sends to remember, and the campaign's zone
+        # (computed once, not per send).
+        self._shape: dict[int, tuple[Schedule, int, tzinfo]] = {}
+
+    def _shape_of(self, schedule: Schedule) -> tuple[int, tzinfo]:
+        shape = self._shape.get(id(schedule))
+        if shape is None or shape[0] is not schedule:
+            keep = max(
+                (lim.count for lim in schedule.throttle.limits if lim.period < 86_400), default=0
+            )
+            shape = self._shape[id(schedule)] = (schedule, keep, get_zone(schedule.time_zone))
+        return shape[1], shape[2]
 
     def next_allowed(self, campaign_id: str, schedule: Schedule, now: datetime) -> datetime:
         """The first instant at or after ``now`` the campaign may send again."""
@@ -195,40 +256,82 @@ class _Throttle:
                     moment = max(moment, times[-limit.count] + timedelta(seconds=limit.period))
         cap = schedule.throttle.daily_cap
         if cap is not None:
-            zone = get_zone(schedule.time_zone)
+            _, zone = self._shape_of(schedule)
             local = moment.astimezone(zone)
-            seen_day, count = self._day.get(campaign_id, ("", 0))
-            if seen_day == local.date().isoformat() and count >= cap:
+            seen_day, count = self._day.get(campaign_id, (None, 0))
+            if seen_day == local.date() and count >= cap:
                 midnight = datetime.combine(local.date() + timedelta(days=1), datetime.min.time())
                 moment = midnight.replace(tzinfo=zone).astimezone(timezone.utc)
         return moment
 
-    @staticmethod
-    def slot(schedule: Schedule, start: datetime, k: int) -> datetime:
-        """When the ``k``-th (0-based) of the sends waiting from ``start`` may go.
+    def book(self, campaign_id: str, schedule: Schedule, start: datetime) -> datetime:
+        """The first free slot at or after ``start`` for a send waiting for the throttle; take it.
 
-        Spreading waiting sends over the strictest limit's periods keeps the
-        next ticks from claiming sends the throttle would only defer again.
+        Waiting sends are spread over slots of the strictest limit (a 10/s
+        campaign: ten per second), kept in one calendar per campaign across
+        ticks, so sends deferred by different ticks to the same moment (a
+        window's opening, the day after the daily cap) do not pile into one
+        slot only to be claimed and deferred again. The calendar's slots are
+        one period apart from its first booking on. A booking is a hint:
+        whether a send may go is decided again by :meth:`next_allowed` when
+        it is due.
         """
         limits = [lim for lim in schedule.throttle.limits if lim.period < 86_400]
         if not limits:
             return start
         strictest = max(limits, key=lambda lim: lim.period / lim.count)
-        return start + timedelta(seconds=strictest.period * (k // strictest.count))
+        period = timedelta(seconds=strictest.period)
+        calendar = self._calendars.get(campaign_id)
+        if calendar is None or calendar.period != period or calendar.count != strictest.count:
+            calendar = self._calendars[campaign_id] = _Calendar(start, period, strictest.count)
+        return calendar.take(start)
+
+    def forget_before(self, moment: datetime) -> None:
+        """Drop the slots of every calendar that passed more than a day before ``moment``."""
+        horizon = moment - timedelta(days=1)
+        if self._forgotten is not None and horizon - self._forgotten < timedelta(hours=1):
+            return  # pruned less than an hour ago
+        self._forgotten = horizon
+        for calendar in self._calendars.values():
+            calendar.forget_before(horizon)
 
     def record(self, campaign_id: str, schedule: Schedule, at: datetime) -> None:
         """Count one send at ``at``."""
-        keep = max(
-            (lim.count for lim in schedule.throttle.limits if lim.period < 86_400), default=0
-        )
+        keep, zone = self._shape_of(schedule)
         if keep:
             times = self._times.get(campaign_id)
             if times is None or times.maxlen != keep:
                 times = self._times[campaign_id] = collections.deque(times or (), maxlen=keep)
             times.append(at)
-        day = at.astimezone(get_zone(schedule.time_zone)).date().isoformat()
-        seen_day, count = self._day.get(campaign_id, ("", 0))
+        day = at.astimezone(zone).date()
+        seen_day, count = self._day.get(campaign_id, (None, 0))
         self._day[campaign_id] = (day, count + 1 if seen_day == day else 1)
+
+
+def _with_receipt(send: Send, number: int, at: datetime, receipt: SendReceipt) -> Send:
+    """``send.start_attempt(at=at)`` with the provider's receipt applied, built in one step.
+
+    The same send as ``start_attempt`` then :meth:`Send.apply` give (the new
+    attempt takes the receipt), without building the intermediate send.
+    """
+    event = receipt.to_event()
+    if any(a.answers_to(event.provider_message_id) for a in send.attempts):
+        # An earlier attempt answers to this id: Send.apply decides which one.
+        started = send.start_attempt(at=at)
+        if len(receipt.part_ids) > 1:
+            started = started.with_part_ids(receipt.part_ids)
+        return started.apply(event)
+    attempt = Attempt.queued(number=number, to=send.to, at=at)
+    if len(receipt.part_ids) > 1:
+        # Providers that give each part its own id report each part on its own:
+        # the attempt keeps the ids so storage finds it by any of them.
+        attempt = attrs.evolve(attempt, part_ids=receipt.part_ids)
+    return attrs.evolve(send, attempts=(*send.attempts, attempt.apply(event)), due_at=None)
+
+
+def _lasting_only(combos: Mapping[tuple[Any, ...], int]) -> dict[tuple[Any, ...], int]:
+    """The combinations of reasons with no transient one: those that get a SKIPPED send."""
+    return {r: n for r, n in combos.items() if r and _TRANSIENT_REASONS.isdisjoint(r)}
 
 
 def _awaiting_receipt(decision: Decision, previous_step_id: str) -> bool:
@@ -261,6 +364,10 @@ class CampaignRunner:
         suspension_check_interval: How often, at most, a sending campaign's bounce
             and opt-out rates are checked against the thresholds (they are also
             checked whenever its steps are evaluated).
+        claim_lease: How long sends this runner claims stay reserved for it; a
+            runner that dies holding a claim delays those sends this long,
+            after which another runner takes them (keep it well above the
+            time one batch takes to send).
     """
 
     def __init__(
@@ -281,6 +388,7 @@ class CampaignRunner:
         on_reply: Callable[[ReplyOutcome], None] | None = None,
         evaluation_interval: timedelta = timedelta(minutes=1),
         suspension_check_interval: timedelta = timedelta(minutes=1),
+        claim_lease: timedelta = DEFAULT_LEASE,
     ) -> None:
         if batch_size < 1:
             raise ConfigurationError(f"batch_size must be positive, got {batch_size}")
@@ -297,8 +405,10 @@ class CampaignRunner:
         self.batch_size = batch_size
         self.status_callback_url = status_callback_url
         self.on_reply = on_reply
+        self._reply_hooks: list[Callable[[ReplyOutcome], None]] = []
         self.evaluation_interval = evaluation_interval
         self.suspension_check_interval = suspension_check_interval
+        self.claim_lease = claim_lease
         self._rates_checked: dict[str, datetime] = {}
         self._schedules: dict[tuple[Any, ...], Schedule] = {}
         self._throttle = _Throttle()
@@ -307,6 +417,15 @@ class CampaignRunner:
         # catches what other workers and the host application changed).
         self._evaluated: dict[str, datetime] = {}
         self._dirty: set[str] = set()
+        # With a storage that decides steps in place (StepDecider), an evaluation
+        # reads only counts and pending ids, unless someone's lasting exclusion
+        # changed: per campaign, the lasting-only combinations of reasons per step
+        # as of the last evaluation that read every recipient (docs/runner.md).
+        self._lasting: dict[str, tuple[Any, dict[str, dict[tuple[Any, ...], int]]]] = {}
+        self._full_pass: set[str] = set()
+        # The moments this runner deferred sends to (a heap), so every tick's
+        # next_due names the earliest one still ahead.
+        self._due: list[datetime] = []
         # The open window last found per (schedule, zone signature): numbers
         # with the same zones, region and area code share their legal hours.
         self._windows: dict[tuple[Any, ...], tuple[datetime, datetime | None]] = {}
@@ -463,16 +582,30 @@ class CampaignRunner:
         at = self._now(now)
         report = TickReport(at=at)
         evaluated: dict[str, bool] = {}
+        running: dict[str, Campaign] = {}
         for campaign in list(self.storage.iter_campaigns()):
             campaign = self._advance_state(campaign, at, report)
-            if campaign.state is CampaignState.IN_PROGRESS and self._due_for_evaluation(
-                campaign.id, at
-            ):
+            if campaign.state is not CampaignState.IN_PROGRESS:
+                continue
+            running[campaign.id] = campaign
+            if self._due_for_evaluation(campaign.id, at):
                 evaluated[campaign.id] = self._queue_steps(campaign, at, report)
-        touched = self._dispatch(at, report)
+        touched = self._dispatch(at, report, running)
         for campaign_id in touched | evaluated.keys():
             self._after_dispatch(campaign_id, at, report, waiting=evaluated.get(campaign_id))
+        # Sends deferred by earlier ticks count too: next_due is the earliest
+        # moment any send this runner deferred may go, not only this tick's.
+        due = self._due
+        while due and due[0] <= at:
+            heapq.heappop(due)
+        if due:
+            report.note_due(due[0])
         return report
+
+    def _note_due(self, report: TickReport, moment: datetime) -> None:
+        """Remember that a send was deferred to ``moment`` (for this and later ticks)."""
+        report.note_due(moment)
+        heapq.heappush(self._due, moment)
 
     def _due_for_evaluation(self, campaign_id: str, at: datetime) -> bool:
         last = self._evaluated.get(campaign_id)
@@ -490,8 +623,10 @@ class CampaignRunner:
         """
         if campaign_id is None:
             self._evaluated.clear()
+            self._lasting.clear()
         else:
             self._dirty.add(campaign_id)
+            self._full_pass.add(campaign_id)
 
     def _active_ids(self) -> list[str]:
         return [c.id for c in self.storage.iter_campaigns() if c.state is CampaignState.IN_PROGRESS]
@@ -527,10 +662,95 @@ class CampaignRunner:
         """Queue every pending recipient of every step; True while anything is left to do.
 
         Something is left to do when a send was queued, a reminder is not yet
-        due, or a reminder waits for the previous message's receipt. The
-        recipients are read once, in chunks, and every step's engine decides
-        each chunk (an engine gives the same decisions however its stream is
-        chunked).
+        due, or a reminder waits for the previous message's receipt. A storage
+        that decides steps in place answers from counts and pending ids
+        (:meth:`_queue_steps_in_storage`) unless someone's lasting exclusion
+        may have changed; otherwise every recipient is read and decided here.
+        """
+        storage = self.storage
+        if isinstance(storage, StepDecider) and campaign.id not in self._full_pass:
+            waiting = self._queue_steps_in_storage(storage, campaign, at, report)
+            if waiting is not None:
+                return waiting
+        self._full_pass.discard(campaign.id)
+        return self._queue_steps_in_python(campaign, at, report)
+
+    def _queue_steps_in_storage(
+        self, decider: StepDecider, campaign: Campaign, at: datetime, report: TickReport
+    ) -> bool | None:
+        """Queue the pending recipients from the storage's counts; None when every one must be read.
+
+        Only recipients excluded for lasting reasons alone get (or update) a
+        SKIPPED send, so when the combinations of those reasons per step are
+        what the last full evaluation saw, nobody needs one: the pending
+        recipients are read by id and queued, and whether anything is left to
+        do follows from the counts. When they differ (someone was suppressed,
+        opted out, completed before a reminder fell due...), or only a
+        receipt still missing could keep the campaign open, None asks for the
+        full evaluation.
+        """
+        memory = self._lasting.get(campaign.id)
+        if memory is None or memory[0] != (campaign.steps, campaign.options):
+            return None
+        combos = {
+            step.id: decider.count_step_combinations(campaign, step, now=at)
+            for step in campaign.steps
+        }
+        if {step_id: _lasting_only(c) for step_id, c in combos.items()} != memory[1]:
+            return None
+        # With an end date, a response may still complete (and earn its thank-you)
+        # until the end; without one, the campaign completes once nothing is due.
+        thank_you_may_follow = campaign.ends_at is not None
+        waiting = False
+        receipts: list[str] = []
+        for step in campaign.steps:
+            previous = campaign.previous_step(step.id)
+            for reasons in combos[step.id]:
+                if (
+                    not reasons
+                    or Reason.NOT_YET_DUE in reasons
+                    or (thank_you_may_follow and reasons == (Reason.NOT_COMPLETE,))
+                ):
+                    waiting = True
+                elif previous is not None and Reason.PREVIOUS_NOT_RECEIVED in reasons:
+                    receipts.append(previous.id)
+        if not waiting and receipts and not campaign.options.accept_sent_as_received:
+            # Whether a reminder still waits for a receipt depends on which
+            # recipient's previous message is SENT: none is, or read them all.
+            latest = self.storage.count_sends(campaign.id, by=("step", "status"))
+            if any(latest.get((step_id, DeliveryStatus.SENT.value)) for step_id in receipts):
+                return None
+        for step in campaign.steps:
+            if combos[step.id].get(()):
+                self._queue_pending(decider, campaign, step, at, report)
+        return waiting
+
+    def _queue_pending(
+        self, decider: StepDecider, campaign: Campaign, step: Step, at: datetime, report: TickReport
+    ) -> None:
+        """Queue a send for each recipient the storage finds pending for ``step``."""
+        ids = list(decider.pending_step_ids(campaign, step, now=at))  # read before writing
+        for start in range(0, len(ids), self.batch_size):
+            chunk = ids[start : start + self.batch_size]
+            found = self.storage.get_recipients(campaign.id, chunk, with_sends=True)
+            batch: list[Send] = []
+            for recipient_id in chunk:
+                recipient = found.get(recipient_id)
+                if recipient is None:  # pragma: no cover - removed since the count
+                    continue
+                send = self._send_for(campaign, Decision(recipient, step), at)
+                if send is not None:
+                    batch.append(send)
+            report.queued += len(batch)
+            if batch:
+                self.storage.save_sends(batch)
+
+    def _queue_steps_in_python(self, campaign: Campaign, at: datetime, report: TickReport) -> bool:
+        """Decide every recipient for every step here (see :meth:`_queue_steps`).
+
+        The recipients are read once, in chunks, and every step's engine
+        decides each chunk (an engine gives the same decisions however its
+        stream is chunked).
         """
         suppressed = self._suppressed_numbers(campaign.account)
         waiting = False
@@ -544,6 +764,7 @@ class CampaignRunner:
             )
             for step in campaign.steps
         ]
+        seen: dict[str, dict[tuple[Any, ...], int]] = {step.id: {} for step in campaign.steps}
         chunk: list[Recipient] = []
         recipients = iter(self.storage.iter_recipients(campaign.id))
         while True:
@@ -552,7 +773,11 @@ class CampaignRunner:
                 break
             batch: list[Send] = []
             for engine, previous in engines:
+                lasting = seen[engine.step.id]
                 for decision in engine.decide(chunk):
+                    reasons = decision.reasons
+                    if reasons and _TRANSIENT_REASONS.isdisjoint(reasons):
+                        lasting[reasons] = lasting.get(reasons, 0) + 1
                     if (
                         decision.due_at is not None
                         or (previous is not None and _awaiting_receipt(decision, previous.id))
@@ -570,6 +795,7 @@ class CampaignRunner:
                         waiting = True
             if batch:
                 self.storage.save_sends(batch)
+        self._lasting[campaign.id] = ((campaign.steps, campaign.options), seen)
         return waiting
 
     def _send_for(self, campaign: Campaign, decision: Decision, at: datetime) -> Send | None:
@@ -614,18 +840,33 @@ class CampaignRunner:
 
     # -- dispatch -------------------------------------------------------------------
 
-    def _dispatch(self, at: datetime, report: TickReport) -> set[str]:
-        """Send what is due; returns the ids of the campaigns whose sends it handled."""
-        campaigns: dict[str, Campaign] = {}
-        waiting: collections.Counter[str] = collections.Counter()
+    def _dispatch(
+        self, at: datetime, report: TickReport, running: Mapping[str, Campaign]
+    ) -> set[str]:
+        """Send what is due; returns the ids of the campaigns whose sends it handled.
+
+        ``running`` holds the campaigns this tick found running (read at its
+        start); any other campaign a claimed send belongs to is read.
+        """
+        touched: set[str] = set()
+        campaigns = dict(running)
+        self._throttle.forget_before(at)
         while True:
-            claimed = self.storage.claim_due_sends(self.worker, at, self.batch_size)
+            # Due-ness and windows are judged at the tick's time, but a claim must
+            # last ``claim_lease`` from the moment it is made: a long tick on the
+            # real clock would otherwise hand out claims that have already lapsed,
+            # and another worker would take over sends still being sent.
+            elapsed = max(self.clock.now() - at, timedelta(0))
+            claimed = self.storage.claim_due_sends(
+                self.worker, at, self.batch_size, lease=self.claim_lease + elapsed
+            )
             if not claimed:
-                return set(campaigns)
+                return touched
             done: list[Send] = []
             by_campaign: dict[str, list[Send]] = {}
             for send in claimed:
                 by_campaign.setdefault(send.campaign_id, []).append(send)
+            touched.update(by_campaign)
             for campaign_id, sends in by_campaign.items():
                 campaign = campaigns.get(campaign_id)
                 if campaign is None:
@@ -647,13 +888,12 @@ class CampaignRunner:
                             send.to in suppressed,
                             at,
                             report,
-                            waiting,
                         )
                     )
             with self.storage.transaction():
                 self.storage.save_sends(done)
             if len(claimed) < self.batch_size:
-                return set(campaigns)
+                return touched
 
     def _dispatch_one(
         self,
@@ -663,7 +903,6 @@ class CampaignRunner:
         suppressed: bool,
         at: datetime,
         report: TickReport,
-        waiting: collections.Counter[str],
     ) -> Send:
         if campaign.state is not CampaignState.IN_PROGRESS:
             report.deferred += 1
@@ -675,6 +914,9 @@ class CampaignRunner:
         block = Reason.SUPPRESSED.value if suppressed else self._blocked(campaign, recipient)
         if block is not None:
             report.blocked += 1
+            # The next evaluation reads everyone, so this skip record is
+            # completed with every reason that applies.
+            self._full_pass.add(campaign.id)
             if send.attempts:
                 return send.give_up(at=at) if send.awaiting_retry else send
             return Send.skipped(
@@ -693,11 +935,22 @@ class CampaignRunner:
             return send.cancel(at=at) if not send.attempts else send.give_up(at=at)
         opens, closes = window
         start = self._throttle.next_allowed(campaign.id, schedule, opens)
+        # When the throttle holds the send past its window's opening (the daily
+        # cap until midnight), ask the window again from there, and so on: the
+        # send is deferred once, to a moment both allow, instead of being
+        # claimed at midnight only to wait for the morning.
+        for _ in range(_SETTLE_ROUNDS):
+            if start <= opens:
+                break
+            later = self._window(schedule, recipient, start)
+            if later is None:
+                break
+            opens = later[0]
+            start = self._throttle.next_allowed(campaign.id, schedule, opens)
         if start > at:
-            slot = self._throttle.slot(schedule, start, waiting[campaign.id])
-            waiting[campaign.id] += 1
+            slot = self._throttle.book(campaign.id, schedule, start)
             report.deferred += 1
-            report.note_due(slot)
+            self._note_due(report, slot)
             return attrs.evolve(send, due_at=slot)
         return self._send_now(campaign, schedule, send, closes, at, report, recipient)
 
@@ -744,8 +997,9 @@ class CampaignRunner:
         report: TickReport,
         recipient: Recipient,
     ) -> Send:
-        send = send.start_attempt(at=at)
-        number = len(send.attempts)
+        if send.status is not DeliveryStatus.QUEUED:  # pragma: no cover - claims are queued
+            send.start_attempt(at=at)  # raises InvalidTransition, naming the status
+        number = len(send.attempts) + 1
         # The validity period ends when the recipient's window closes (at most
         # the 10 hours providers accept), so a backlog expires instead of
         # delivering at night.
@@ -763,7 +1017,7 @@ class CampaignRunner:
             receipt = self.gateway.send(message)
         except GatewayError as error:
             report.failed += 1
-            send = send.apply(
+            send = send.start_attempt(at=at).apply(
                 StatusEvent.failure(
                     provider=self.gateway.name,
                     provider_message_id=f"unsent:{send.id}:{number}",
@@ -776,11 +1030,7 @@ class CampaignRunner:
             )
             return self._after_failure(campaign, schedule, recipient, send, at, report)
         report.sent += 1
-        if len(receipt.part_ids) > 1:
-            # Providers that give each part its own id report each part on its own:
-            # the attempt keeps the ids so storage finds it by any of them.
-            send = send.with_part_ids(receipt.part_ids)
-        return send.apply(receipt.to_event())
+        return _with_receipt(send, number, at, receipt)
 
     def _after_failure(
         self,
@@ -823,7 +1073,7 @@ class CampaignRunner:
         )
         if retry.at is None:
             return send.give_up(at=at)
-        report.note_due(retry.at)
+        self._note_due(report, retry.at)
         return send.schedule_retry(at=retry.at)
 
     def _after_dispatch(
@@ -834,15 +1084,15 @@ class CampaignRunner:
         ``waiting`` is what this tick's evaluation said (None: not evaluated,
         so completion is not judged this tick).
         """
+        last = self._rates_checked.get(campaign_id)
+        due = waiting is not None or last is None or at - last >= self.suspension_check_interval
+        if not due:  # nothing to judge (completion needs an evaluation, so it is due too)
+            return
         campaign = self.storage.get_campaign(campaign_id)
         if campaign.state is not CampaignState.IN_PROGRESS:
             return
-        last = self._rates_checked.get(campaign_id)
-        due = waiting is not None or last is None or at - last >= self.suspension_check_interval
-        cause = None
-        if due:
-            self._rates_checked[campaign_id] = at
-            cause = self._suspension_cause(campaign_id)
+        self._rates_checked[campaign_id] = at
+        cause = self._suspension_cause(campaign_id)
         if cause is not None:
             self.storage.save_campaign(campaign.suspend(at=at, cause=cause))
             report.suspended.append(campaign_id)
@@ -966,20 +1216,47 @@ class CampaignRunner:
         classification = message.classify(keywords=self.keywords, accept_yes=self.accept_yes)
         if not self.storage.record_inbound(message):
             return ReplyOutcome(message=message, classification=classification, duplicate=True)
+        in_reply_to = self._in_reply_to(message)
         outcome = ReplyOutcome(message=message, classification=classification)
         if classification.keyword is Keyword.OPT_OUT:
-            outcome = self._opt_out(message, classification, at)
+            outcome = self._opt_out(message, classification, at, in_reply_to)
         elif classification.keyword is Keyword.OPT_IN:
             outcome = self._opt_in(message, classification, at)
         elif classification.keyword is Keyword.HELP and self.help_text:
             self._answer(message, self.help_text)
             outcome = attrs.evolve(outcome, answered=self.help_text)
-        if self.on_reply is not None:
+        outcome = attrs.evolve(outcome, in_reply_to=in_reply_to)
+        hooks = [self.on_reply] if self.on_reply is not None else []
+        for hook in [*hooks, *self._reply_hooks]:
             try:
-                self.on_reply(outcome)
-            except Exception:  # a host's hook must never lose the reply
+                hook(outcome)
+            except Exception:  # a host's hook must never lose the reply (stored above)
                 log.exception("on_reply hook failed for %s", message.provider_message_id)
         return outcome
+
+    def add_reply_hook(self, hook: Callable[[ReplyOutcome], None]) -> None:
+        """Call ``hook`` with each reply the runner handles, after it is stored and acted on.
+
+        Hooks run in the order they were added, after ``on_reply``; each gets
+        the :class:`ReplyOutcome` (the message, its classification, what was
+        done, and ``in_reply_to``, the message it answers). An exception in a
+        hook is logged (``smscampaign.runner``) and contained: the reply is
+        already stored, and the other hooks still run. Duplicates of a reply
+        already handled are not passed on.
+        """
+        self._reply_hooks.append(hook)
+
+    def _in_reply_to(self, message: InboundMessage) -> Send | None:
+        """The account's latest message that went out to the sender before the reply."""
+        found: tuple[datetime, str, Send] | None = None
+        where = LogFilter(to=message.sender.e164)
+        for send in self.storage.iter_sms_log(where, account=message.account):
+            sent_on = send.sent_on
+            if sent_on is None or sent_on > message.received_at:
+                continue
+            if found is None or (sent_on, send.id) > found[:2]:
+                found = (sent_on, send.id, send)
+        return None if found is None else found[2]
 
     def _contacts_of(self, message: InboundMessage) -> list[Contact]:
         found = self.storage.find_contacts([message.sender.e164], account=message.account)
@@ -997,10 +1274,17 @@ class CampaignRunner:
             if recipient.status in old:
                 changed.append(recipient.with_status(new))
         if changed:
+            if new is ContactStatus.ACTIVE:
+                # A lifted exclusion: the next evaluation reads every recipient.
+                self._full_pass.update(r.campaign_id for r in changed)
             self.storage.update_recipients(changed)
 
     def _opt_out(
-        self, message: InboundMessage, classification: ReplyClassification, at: datetime
+        self,
+        message: InboundMessage,
+        classification: ReplyClassification,
+        at: datetime,
+        in_reply_to: Send | None = None,
     ) -> ReplyOutcome:
         e164 = message.sender.e164
         with self.storage.transaction():
@@ -1011,6 +1295,8 @@ class CampaignRunner:
                     at=at,
                     account=message.account,
                     detail=message.body,
+                    # The campaign whose message the STOP answers (seed 004 lists it).
+                    campaign_id=in_reply_to.campaign_id if in_reply_to is not None else None,
                     by=message.provider,
                 )
             )
@@ -1148,12 +1434,68 @@ class CampaignRunner:
         ]
 
     def update_responses(self, campaign_id: str, responses: Iterable[tuple[str, Any]]) -> int:
-        """Set response statuses the host application reports, as ``(contact_id, status)``."""
-        changed = [
-            self.storage.get_recipient(campaign_id, contact_id).with_response(status)
-            for contact_id, status in responses
-        ]
+        """Set response statuses the host application reports, as ``(contact_id, status)``.
+
+        Raises:
+            NotFound: A contact is not a recipient of the campaign (nothing is saved).
+        """
+        pairs = list(responses)
+        found = self.storage.get_recipients(campaign_id, [contact_id for contact_id, _ in pairs])
+        changed: list[Recipient] = []
+        lifted = False
+        for contact_id, status in pairs:
+            recipient = found.get(contact_id)
+            if recipient is None:
+                raise NotFound(
+                    f"no recipient {contact_id!r} in campaign {campaign_id!r}", value=contact_id
+                )
+            updated = recipient.with_response(status)
+            # Leaving COMPLETE or DISQUALIFIED lifts a lasting exclusion from a
+            # reminder: the next evaluation then reads every recipient.
+            lifted |= (
+                recipient.response in _FINAL_RESPONSES and updated.response != recipient.response
+            )
+            changed.append(updated)
         if not changed:
             return 0
-        self.mark_changed(campaign_id)
+        self._dirty.add(campaign_id)
+        if lifted:
+            self._full_pass.add(campaign_id)
         return self.storage.update_recipients(changed)
+
+    # -- test send ------------------------------------------------------------------
+
+    def test_send(
+        self,
+        campaign_id: str,
+        step_id: str,
+        to: str | PhoneNumber,
+        *,
+        contact_id: str | None = None,
+        values: Mapping[str, str] | None = None,
+        now: datetime | None = None,
+        by: str = "operator",
+        region: str | None = None,
+    ) -> TestSend:
+        """Send one step to one number as a test, through this runner's gateway (seed 000 "Test").
+
+        Outside the campaign's counts: no send is stored, no statistic
+        changes; the campaign's timeline records a ``test_sent`` entry. Never
+        to a suppressed number. See :func:`smscampaign.account.send_test`.
+
+        Raises:
+            SuppressedNumber: ``to`` is suppressed, or a contact holding it opted out.
+            MissingField: The template needs a value nobody gave.
+        """
+        return send_test(
+            self.storage,
+            self.gateway,
+            campaign_id,
+            step_id,
+            to,
+            contact_id=contact_id,
+            values=values,
+            now=self._now(now),
+            by=by,
+            region=region,
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from datetime import datetime, timedelta, timezone
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -22,7 +23,9 @@ from smscampaign import (
     StatusEvent,
     derive_send_status,
 )
-from smscampaign.testing.strategies import EPOCH, sends, status_events
+from smscampaign.domain._frozen import FrozenMap
+from smscampaign.domain._trusted import builder, evolver
+from smscampaign.testing.strategies import EPOCH, attempts, sends, status_events
 
 T0 = datetime(2026, 6, 1, 14, 0, tzinfo=timezone.utc)
 
@@ -338,3 +341,90 @@ class TestReceiptsUnderPartIds:
     def test_an_unknown_id_is_still_refused(self) -> None:
         with pytest.raises(InvalidEvent, match="p9"):
             self.with_parts().apply(event("sending", 0, mid="p1")).apply(event("sent", 1, mid="p9"))
+
+
+def _same(x: object, y: object) -> None:
+    """``x`` and ``y`` hold equal values of the same types in every field (derived ones too)."""
+    assert type(x) is type(y)
+    if attrs.has(type(x)):
+        for field in attrs.fields(type(x)):
+            _same(getattr(x, field.name), getattr(y, field.name))
+    elif isinstance(x, tuple):
+        assert isinstance(y, tuple)
+        assert len(x) == len(y)
+        for a, b in zip(x, y, strict=True):
+            _same(a, b)
+    elif isinstance(x, FrozenMap):
+        assert isinstance(y, FrozenMap)
+        assert list(x) == list(y)
+        for key in x:
+            _same(x[key], y[key])
+    else:
+        assert x == y
+
+
+_MESSAGE = "m-+12125550123-1"  # the provider message id of attempts() with its defaults
+
+
+@st.composite
+def _receipts(draw: st.DrawFn) -> list[StatusEvent]:
+    """Receipts for the attempt attempts() builds: whole or per part, some priced."""
+    parts = draw(st.sampled_from((None, 2, 3)))
+    events = draw(
+        st.lists(status_events(provider_message_ids=st.just(_MESSAGE), parts=parts), max_size=5)
+    )
+    prices = draw(
+        st.lists(
+            st.none() | st.decimals(min_value=0, max_value=1, places=4),
+            min_size=len(events),
+            max_size=len(events),
+        )
+    )
+    return [
+        e if p is None else attrs.evolve(e, price=p) for e, p in zip(events, prices, strict=True)
+    ]
+
+
+class TestUncheckedRebuilds:
+    """Folding events in without re-running attrs' checks gives what the checked path gives.
+
+    ``attrs.evolve(x)`` rebuilds ``x`` through the checked constructor (converters,
+    validators, post-init, derived fields): when that gives back the same values
+    of the same types, storing them as given was exactly the checked result.
+    """
+
+    @given(attempts(), _receipts())
+    def test_attempt_apply(self, attempt: Attempt, events: list[StatusEvent]) -> None:
+        for e in events:
+            attempt = attempt.apply(e)
+            _same(attempt, attrs.evolve(attempt))
+
+    @given(sends(), _receipts(), st.data())
+    def test_send_apply(self, send: Send, events: list[StatusEvent], data: st.DataObject) -> None:
+        if send.status is DeliveryStatus.QUEUED and not send.skip_reasons:
+            send = send.start_attempt(at=send.created_at + timedelta(days=1))
+            if data.draw(st.booleans()):
+                send = send.with_part_ids(["p1", "p2"])
+                _same(send, attrs.evolve(send))
+        for e in events:
+            if not send.attempts:
+                break
+            message_id = send.attempts[-1].provider_message_id or _MESSAGE
+            send = send.apply(attrs.evolve(e, provider_message_id=message_id))
+            _same(send, attrs.evolve(send))
+
+    @given(attempts(), attempts(number=2, to="+33612345678"))
+    def test_evolver_and_builder_store_what_attrs_would(self, a: Attempt, b: Attempt) -> None:
+        changes = {f.name: getattr(b, f.name) for f in attrs.fields(Attempt) if f.name < "p"}
+        _same(evolver(Attempt)(a, **changes), attrs.evolve(a, **changes))
+        _same(builder(Attempt)(**attrs.asdict(a, recurse=False)), a)
+
+    def test_only_slotted_classes(self) -> None:
+        @attrs.frozen(slots=False)
+        class Plain:
+            x: int
+
+        with pytest.raises(TypeError, match="slotted"):
+            builder(Plain)
+        with pytest.raises(TypeError, match="slotted"):
+            evolver(Plain)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import attrs
 import phonenumbers
 import pytest
@@ -10,6 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 from phonenumbers import timezone as pn_timezone
 
+from smscampaign.domain import phone as phone_module
 from smscampaign.domain.phone import NO_SMS_KINDS, NumberKind, PhoneNumber
 from smscampaign.errors import InvalidPhoneNumber, SmsCampaignError
 from smscampaign.testing.strategies import (
@@ -465,3 +468,122 @@ class TestStrategies:
     def test_registered_strategy_draws_numbers(self, data: st.DataObject) -> None:
         [(_, strategy)] = _phone_type_strategies()
         assert isinstance(data.draw(strategy), PhoneNumber)
+
+
+class TestShortCuts:
+    """The parsing short cuts give exactly what libphonenumber's general path gives."""
+
+    def test_north_american_regions_take_the_short_cut(self) -> None:
+        assert {"US", "CA"} <= phone_module._NANP_PARSE_REGIONS
+        # Antigua rewrites seven-digit local numbers: it keeps the general path.
+        assert "AG" not in phone_module._NANP_PARSE_REGIONS
+
+    @given(
+        st.from_regex(phone_module._NANP_SPELLING, fullmatch=True),
+        st.sampled_from(sorted(phone_module._NANP_PARSE_REGIONS)),
+    )
+    def test_nanp_spelling_parses_as_libphonenumber_does(self, text: str, region: str) -> None:
+        for default in (region, None):
+            if default is None and not text.startswith("+"):
+                continue  # the short cut is not taken there
+            parsed = phone_module._parse(text, default, text)
+            assert parsed == phonenumbers.parse(text, default)
+            assert phone_module._parse_nanp(text) == parsed
+
+    def test_every_nanp_spelling_shape(self) -> None:
+        """Each prefix, bracket and separator the short cut accepts, in every region it serves."""
+        prefixes = ["", *(p + sep for p in ("+1", "1") for sep in ("", " ", ".", "-"))]
+        seps = ["", " ", ".", "-"]
+        for prefix, open_, close, sep1, sep2 in itertools.product(
+            prefixes, ["", "("], ["", ")"], seps, seps
+        ):
+            for area, exchange, line in (("212", "555", "0123"), ("989", "000", "9999")):
+                text = f"{prefix}{open_}{area}{close}{sep1}{exchange}{sep2}{line}"
+                assert phone_module._NANP_SPELLING.fullmatch(text)
+                for region in sorted(phone_module._NANP_PARSE_REGIONS):
+                    assert phone_module._parse_nanp(text) == phonenumbers.parse(text, region)
+
+    @given(
+        st.from_regex(phone_module._NANP_SPELLING, fullmatch=True),
+        st.sampled_from(sorted(phone_module._NANP_PARSE_REGIONS)),
+        st.booleans(),
+    )
+    def test_nanp_spelling_gives_the_general_answer(
+        self, text: str, region: str, lenient: bool
+    ) -> None:
+        expected = _general_parse(text, region, lenient)
+        try:
+            got: object = PhoneNumber.parse(text, region, lenient=lenient)
+        except InvalidPhoneNumber as exc:
+            got = exc.reason
+        if isinstance(got, PhoneNumber):
+            got = (got.e164, got.region, got.kind, got.verified)
+        assert got == expected
+
+    @given(phone_texts())
+    def test_human_spellings_give_the_general_answer(
+        self, example: tuple[str, str | None, PhoneNumber]
+    ) -> None:
+        text, region, _ = example
+        number = PhoneNumber.parse(text, region)
+        stripped, upper = text.strip(), region and region.upper()
+        expected = _general_parse(stripped, upper, lenient=False)
+        if stripped.startswith("00") and (upper is None or isinstance(expected, str)):
+            expected = _general_parse("+" + stripped[2:], None, lenient=False)  # "00" read as "+"
+        assert (number.e164, number.region, number.kind, number.verified) == expected
+
+    @given(
+        st.sampled_from(sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)),
+        st.text("0123456789", min_size=2, max_size=14),
+    )
+    def test_region_and_type_of_any_digits(self, country_code: int, digits: str) -> None:
+        number = phonenumbers.PhoneNumber(country_code=country_code, national_number=int(digits))
+        nsn = phonenumbers.national_significant_number(number)
+        assert phone_module._region_and_type(country_code, nsn) == (
+            phonenumbers.region_code_for_number(number),
+            phonenumbers.number_type(number),
+        )
+
+    @given(st.from_regex(r"[2-9][0-9]{9}", fullmatch=True))
+    def test_region_and_type_across_the_north_american_plan(self, nsn: str) -> None:
+        number = phonenumbers.PhoneNumber(country_code=1, national_number=int(nsn))
+        assert phone_module._region_and_type(1, nsn) == (
+            phonenumbers.region_code_for_number(number),
+            phonenumbers.number_type(number),
+        )
+
+    @given(phone_numbers(verified=None))
+    def test_region_and_type_of_generated_numbers(self, number: PhoneNumber) -> None:
+        parsed = phonenumbers.parse(number.e164)
+        nsn = phonenumbers.national_significant_number(parsed)
+        assert phone_module._region_and_type(number.country_code, nsn) == (
+            phonenumbers.region_code_for_number(parsed),
+            phonenumbers.number_type(parsed),
+        )
+
+
+def _general_parse(
+    text: str, region: str | None, lenient: bool
+) -> tuple[str, str | None, NumberKind, bool] | str:
+    """What PhoneNumber.parse means, through libphonenumber's public calls only.
+
+    Returns the number's (E.164, region, kind, verified), or the reason it is refused.
+    """
+    try:
+        parsed = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException as exc:
+        return phone_module._PARSE_ERRORS.get(exc.error_type, ("not_a_number", ""))[0]
+    possibility = phonenumbers.is_possible_number_with_reason(parsed)
+    if possibility != phonenumbers.ValidationResult.IS_POSSIBLE:
+        return phone_module._POSSIBILITY_ERRORS.get(possibility, ("not_possible", ""))[0]
+    verified = phonenumbers.is_valid_number(parsed)
+    if not verified and not lenient:
+        return "not_valid_for_region"
+    found = phonenumbers.region_code_for_number(parsed)
+    kind = NumberKind[_type_name(phonenumbers.number_type(parsed))]
+    return (
+        phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164),
+        None if found == "001" else found,
+        kind,
+        verified,
+    )

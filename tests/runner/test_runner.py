@@ -722,3 +722,30 @@ class TestReports:
         world.run(timedelta(days=1))
         stats = delivery_stats(world.storage, "c1", now=world.clock.now()).by_step["invite"]
         assert stats.messages + stats.pending == stats.recipients == 2
+
+
+class TestClaimsDuringALongTick:
+    """A claim made late in a long tick lasts its whole lease from when it is made."""
+
+    def test_another_worker_cannot_take_a_send_being_sent(
+        self, make_world: Callable[..., World]
+    ) -> None:
+        """Each send takes 40 s of a 60 s lease; the second claim must not have lapsed."""
+        world = make_world(batch_size=1, claim_lease=timedelta(seconds=60))
+        world.campaign(numbers=numbers(3))
+        recording_send = world.gateway.send
+        taken_while_sending: dict[str, set[str]] = {}
+
+        def slow_send(message: OutboundMessage) -> SendReceipt:
+            world.clock.advance(timedelta(seconds=40))
+            sending = message.idempotency_key.rsplit(":", 1)[0]
+            if world.gateway.calls:  # from the second send on, another worker tries
+                claimed = world.storage.claim_due_sends("intruder", world.clock.now(), 10)
+                taken_while_sending[sending] = {s.id for s in claimed}
+            return recording_send(message)
+
+        world.gateway.send = slow_send  # type: ignore[method-assign]
+        world.step()
+        assert taken_while_sending, "the intruder never tried"
+        for sending, taken in taken_while_sending.items():
+            assert sending not in taken

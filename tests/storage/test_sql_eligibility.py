@@ -144,6 +144,10 @@ class TestAgreement:
             expected = list(reference.decide(storage.iter_recipients(campaign.id)))
             got = list(storage.decide_step(campaign, step, now=now))
             assert got == expected
+            by_rules = _reference(storage, campaign, step, now).decide_by_rules(
+                storage.iter_recipients(campaign.id)
+            )
+            assert got == list(by_rules)
             assert [d.findings for d in got] == [d.findings for d in expected]
             counts = _reference(storage, campaign, step, now).counts(
                 storage.iter_recipients(campaign.id)
@@ -153,6 +157,11 @@ class TestAgreement:
             assert list(sql_counts.by_reason) == list(counts.by_reason)
             pending = [d.recipient.id for d in expected if d.eligible]
             assert list(storage.pending_step_ids(campaign, step, now=now)) == pending
+            summary = storage.summarize_step(campaign, step, now=now)
+            assert summary == reference.summarize(storage.iter_recipients(campaign.id))
+            assert summary.pending == tuple(pending)
+            assert summary.counts == counts
+            assert list(summary.counts.by_reason) == list(counts.by_reason)
 
 
 class _Quiet(Rule):
@@ -199,6 +208,9 @@ class TestHostRules:
         assert [d.reasons for d in got] == [(Reason.INACTIVE,), ()]
         counts = storage.count_step_reasons(campaign, "invite", now=EPOCH, rules=rules)
         assert (counts.total, counts.eligible, counts[Reason.INACTIVE]) == (2, 1, 1)
+        summary = storage.summarize_step(campaign, "invite", now=EPOCH, rules=rules)
+        assert summary.pending == ("b",)
+        assert summary.combinations == {(Reason.INACTIVE,): 1, (): 1}
 
     def test_default_rules_given_explicitly_stay_in_sql(self) -> None:
         """Passing DEFAULT_RULES is the same as passing nothing."""

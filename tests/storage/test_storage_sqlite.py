@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -15,8 +16,11 @@ from typing import Any
 
 import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from smscampaign.domain.contact import Recipient
+from smscampaign.domain._frozen import FrozenMap
+from smscampaign.domain.contact import Contact, Recipient
 from smscampaign.domain.delivery import (
     Attempt,
     DeliveryStatus,
@@ -27,8 +31,21 @@ from smscampaign.domain.delivery import (
 from smscampaign.errors import NotFound, SchemaError, StorageError
 from smscampaign.providers.base import Storage
 from smscampaign.providers.memory import InMemoryStorage
-from smscampaign.providers.sqlite import MIGRATIONS, SCHEMA_VERSION, SQLiteStorage, _send_doc
+from smscampaign.providers.sqlite import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    SQLiteStorage,
+    _attempt_doc,
+    _compact_json,
+    _json,
+    _patched_attempt_doc,
+    _patched_send_doc,
+    _send_doc,
+    _send_from,
+    _stored_send,
+)
 from smscampaign.testing.contracts import T0, StorageContract, make_campaign, make_contact
+from smscampaign.testing.strategies import contacts, sends, status_events
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
@@ -336,4 +353,176 @@ def _receipt(message_id: str, status: DeliveryStatus, **fields: Any) -> StatusEv
         status=status,
         occurred_at=T0 + timedelta(minutes=1),
         **fields,
+    )
+
+
+def _same(x: object, y: object) -> None:
+    """``x`` and ``y`` hold equal values of the same types in every field (derived ones too)."""
+    assert type(x) is type(y)
+    if attrs.has(type(x)):
+        for field in attrs.fields(type(x)):
+            _same(getattr(x, field.name), getattr(y, field.name))
+    elif isinstance(x, tuple | list):
+        assert len(x) == len(y)  # type: ignore[arg-type]
+        for a, b in zip(x, y, strict=True):  # type: ignore[call-overload]
+            _same(a, b)
+    elif isinstance(x, FrozenMap):
+        assert list(x) == list(y)  # type: ignore[call-overload]
+        for key in x:
+            _same(x[key], y[key])  # type: ignore[index]
+    else:
+        assert x == y
+
+
+@st.composite
+def _sends_with_receipts(draw: st.DrawFn) -> tuple[Send, list[StatusEvent]]:
+    """A generated send with an attempt in flight (sometimes by parts), and receipts for it."""
+    send = draw(sends())
+    if send.status is DeliveryStatus.QUEUED and not send.skip_reasons:
+        send = send.start_attempt(at=send.created_at + timedelta(days=1))
+        if draw(st.booleans()):
+            send = send.with_part_ids(["p1", "p2"])
+    message_id = send.attempts[-1].provider_message_id if send.attempts else None
+    events = draw(
+        st.lists(
+            status_events(
+                provider_message_ids=st.just(message_id or "m1"),
+                parts=draw(st.sampled_from((None, 2))),
+            ),
+            max_size=4,
+        )
+    )
+    prices = draw(
+        st.lists(
+            st.none() | st.decimals(min_value=0, max_value=1, places=4),
+            min_size=len(events),
+            max_size=len(events),
+        )
+    )
+    priced = [
+        e if p is None else attrs.evolve(e, price=p) for e, p in zip(events, prices, strict=True)
+    ]
+    return send, priced if send.attempts else []
+
+
+class TestEventFastPaths:
+    """What record_events reads and writes without the checked path equals what that path gives."""
+
+    @given(_sends_with_receipts())
+    def test_stored_send_reads_as_the_checked_reading(
+        self, example: tuple[Send, list[StatusEvent]]
+    ) -> None:
+        send, events = example
+        for current in [send, *itertools.accumulate(events, Send.apply, initial=send)]:
+            doc = json.loads(_send_doc(current))
+            _same(_stored_send(doc), _send_from(doc))
+
+    @given(_sends_with_receipts())
+    def test_patched_document_is_the_full_one(
+        self, example: tuple[Send, list[StatusEvent]]
+    ) -> None:
+        before, events = example
+        for event in events:
+            after = before.apply(event)
+            assert _patched_send_doc(json.loads(_send_doc(before)), before, after) == _send_doc(
+                after
+            )
+            for old, new in zip(before.attempts, after.attempts, strict=True):
+                assert list(_patched_attempt_doc(_attempt_doc(old), old, new).items()) == list(
+                    _attempt_doc(new).items()
+                )
+            before = after
+
+    @given(
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text() | st.decimals(allow_nan=False),
+            lambda inner: (
+                st.lists(inner, max_size=3)
+                | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+            ),
+            max_leaves=10,
+        )
+    )
+    def test_compact_json_is_json(self, value: object) -> None:
+        assert _compact_json(value) == _json(value)
+
+    @given(
+        st.lists(st.sampled_from(["m0", "m1", "m2", "nobody"]), max_size=12),
+        st.lists(st.sampled_from(list(DeliveryStatus)[:6]), min_size=12, max_size=12),
+        st.integers(0, 12),
+    )
+    def test_record_events_agrees_with_memory(
+        self, ids: list[str], statuses: list[DeliveryStatus], split: int
+    ) -> None:
+        """Repeats in a batch, events logged by an earlier call, unknown ids: as in memory."""
+        events = [
+            StatusEvent(
+                provider="simulated",
+                provider_message_id=message_id,
+                status=status,
+                occurred_at=T0 + timedelta(minutes=len(message_id) + status.rank),
+            )
+            for message_id, status in zip(ids, statuses, strict=False)
+        ]
+        stores: list[Storage] = [SQLiteStorage(":memory:"), InMemoryStorage()]
+        outcomes = []
+        for store in stores:
+            store.add_campaign(make_campaign())
+            store.add_recipients(
+                Recipient(campaign_id="spring", contact=make_contact(n)) for n in range(3)
+            )
+            store.save_sends([*TestEventWrites()._sends()[:2], _sent(2, "m2")])
+            outcomes.append(
+                (store.record_events(events[:split]), store.record_events(events[split:]))
+            )
+        assert outcomes[0] == outcomes[1]
+        assert list(stores[0].iter_sends("spring")) == list(stores[1].iter_sends("spring"))
+        assert list(stores[0].iter_events()) == list(stores[1].iter_events())
+
+
+class TestImportWrites:
+    """add_recipients writes the same rows whether its contacts are all new or some are known."""
+
+    @given(
+        st.lists(contacts(), max_size=8, unique_by=lambda c: c.id),
+        st.lists(st.booleans(), min_size=8, max_size=8),
+    )
+    def test_agrees_with_memory(self, people: list[Contact], known: list[bool]) -> None:
+        stores: list[Storage] = [SQLiteStorage(":memory:"), InMemoryStorage()]
+        for store in stores:
+            store.add_campaign(make_campaign())
+            store.save_contacts(c for c, k in zip(people, known, strict=False) if k)
+            added = store.add_recipients(
+                Recipient(campaign_id="spring", contact=c, list_name="l.csv") for c in people
+            )
+            assert added == len(people)
+            assert (
+                store.add_recipients(Recipient(campaign_id="spring", contact=c) for c in people)
+                == 0
+            )
+        assert list(stores[0].iter_recipients("spring")) == list(
+            stores[1].iter_recipients("spring")
+        )
+
+
+def _sent(n: int, message_id: str) -> Send:
+    """Send ``s{n}`` to contact ``c{n}``, accepted by the provider as ``message_id``."""
+    return (
+        Send(
+            campaign_id="spring",
+            recipient_id=f"c{n}",
+            step_id="invite",
+            to=make_contact(n).phone.e164,
+            created_at=T0,
+            id=f"s{n}",
+        )
+        .start_attempt(at=T0)
+        .apply(
+            StatusEvent(
+                provider="simulated",
+                provider_message_id=message_id,
+                status=DeliveryStatus.SENDING,
+                occurred_at=T0,
+            )
+        )
     )

@@ -39,6 +39,8 @@ def checked(
 
 def to_enum(enum: type[E], value: Any, error: type[SmsCampaignError] = ConfigurationError) -> E:
     """``enum(value)``, failing with ``error`` that names the allowed values."""
+    if type(value) is enum:
+        return value  # already a member: skip the Enum call, a hot path in bulk loads
     try:
         return enum(value)
     except ValueError as exc:

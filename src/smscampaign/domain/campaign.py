@@ -216,6 +216,8 @@ class TimelineAction(StrEnum):
     RESUMED = "resumed"
     STOPPED = "stopped"
     COMPLETED = "completed"
+    TEST_SENT = "test_sent"
+    """A step was sent to one number as a test (seed 000 "Test"), outside the campaign's counts."""
 
 
 def _to_timeline_action(value: Any) -> TimelineAction:
@@ -254,6 +256,7 @@ _RECORD_ONLY: Mapping[TimelineAction, frozenset[CampaignState]] = {
             CampaignState.SUSPENDED,
         }
     ),
+    TimelineAction.TEST_SENT: frozenset(CampaignState),
 }
 
 

@@ -34,6 +34,7 @@ import attrs
 from smscampaign._compat import StrEnum
 from smscampaign.domain._frozen import FrozenMap, freeze
 from smscampaign.domain._time import optional_aware, require_aware
+from smscampaign.domain._trusted import builder, evolver
 from smscampaign.errors import ConfigurationError, InvalidEvent, InvalidTransition
 
 __all__ = [
@@ -401,6 +402,9 @@ _UTC = timezone.utc
 
 _WHOLE = "*"
 
+_STATUS_BY_VALUE: dict[str, DeliveryStatus] = {s.value: s for s in DeliveryStatus}
+_REASON_BY_VALUE: dict[str, FailureReason] = {r.value: r for r in FailureReason}
+
 
 def _min_time(a: datetime | None, b: datetime | None) -> datetime | None:
     if a is None:
@@ -512,7 +516,7 @@ class Attempt:
         if event.status is None:
             return self
         key = _WHOLE if event.part is None else str(event.part)
-        evidence = dict(self.evidence)
+        evidence = self.evidence.to_dict()
         new = _evidence(event)
         if key not in evidence or new > evidence[key]:
             evidence[key] = new
@@ -535,7 +539,11 @@ class Attempt:
         elif status in (DeliveryStatus.SOFT_BOUNCED, DeliveryStatus.HARD_BOUNCED):
             changes["failed_at"] = _min_time(self.failed_at, at)
         changes.update(_derive_outcome(evidence, changes["parts"]))
-        return attrs.evolve(self, **changes)
+        changes["evidence"] = FrozenMap(evidence)
+        # Every value is this attempt's, the validated event's, or their min,
+        # max or merge (aware times, a status of ATTEMPT_STATUSES): nothing
+        # for attrs to check again.
+        return _evolve_attempt(self, **changes)
 
     def _as_part(self, event: StatusEvent) -> StatusEvent:
         """The event as a per-part receipt, when it names one of this attempt's part ids."""
@@ -569,8 +577,7 @@ class Attempt:
 def _derive_outcome(evidence: Mapping[str, Evidence], parts: int | None) -> dict[str, Any]:
     """The attempt's status and failure fields from its per-part evidence."""
     winner = evidence.get(_WHOLE)
-    part_items = [ev for key, ev in evidence.items() if key != _WHOLE]
-    if part_items:
+    if len(evidence) > (winner is not None):  # some part has evidence of its own
         combined = _combine_parts(evidence, parts)
         if (
             winner is None
@@ -583,8 +590,8 @@ def _derive_outcome(evidence: Mapping[str, Evidence], parts: int | None) -> dict
     _, _, status, reason, provider_status, code, text = winner
     failed = status in (DeliveryStatus.SOFT_BOUNCED.value, DeliveryStatus.HARD_BOUNCED.value)
     return {
-        "status": DeliveryStatus(status),
-        "reason": FailureReason(reason) if failed and reason else None,
+        "status": _STATUS_BY_VALUE[status],  # a dict lookup, not an Enum call: a hot path
+        "reason": _REASON_BY_VALUE[reason] if failed and reason else None,
         "provider_status": provider_status,
         "provider_code": code or None,
         "provider_text": text or None,
@@ -634,10 +641,12 @@ def derive_send_status(attempts: Iterable[Attempt], policy: RetryPolicy) -> Deli
     attempts = tuple(attempts)
     if not attempts:
         return DeliveryStatus.QUEUED
-    statuses = {a.status for a in attempts}
-    if DeliveryStatus.DELIVERED in statuses:
-        return DeliveryStatus.DELIVERED
-    if DeliveryStatus.HARD_BOUNCED in statuses:
+    hard_bounced = False
+    for attempt in attempts:  # a loop, not a set: enum members hash in Python
+        if attempt.status is DeliveryStatus.DELIVERED:
+            return DeliveryStatus.DELIVERED
+        hard_bounced = hard_bounced or attempt.status is DeliveryStatus.HARD_BOUNCED
+    if hard_bounced:
         return DeliveryStatus.HARD_BOUNCED
     last = attempts[-1]
     if last.status is DeliveryStatus.SOFT_BOUNCED:
@@ -718,8 +727,12 @@ class Send:
 
     @sent_on.default
     def _sent_on_default(self) -> datetime | None:
-        times = [a.sent_on for a in self.attempts if a.sent_on is not None]
-        return min(times) if times else None
+        first = None  # the earliest, as min() gives it
+        for attempt in self.attempts:
+            at = attempt.sent_on
+            if at is not None and (first is None or at < first):
+                first = at
+        return first
 
     @status.default
     def _status_default(self) -> DeliveryStatus:
@@ -862,7 +875,8 @@ class Send:
 
     def _replace_attempt(self, index: int, attempt: Attempt) -> Send:
         attempts = (*self.attempts[:index], attempt, *self.attempts[index + 1 :])
-        return attrs.evolve(self, attempts=attempts)
+        # Attempts have no check on a send, only its derived status and sent-on.
+        return _with_derived(_evolve_send(self, attempts=attempts))
 
     def schedule_retry(self, *, at: datetime) -> Send:
         """Set when the next retry may go.
@@ -901,3 +915,28 @@ class Send:
         if self.status is not DeliveryStatus.QUEUED:
             return self
         return attrs.evolve(self, canceled_at=at, due_at=None)
+
+
+# --- rebuilding without re-checking (see domain/_trusted.py) ----------------------
+
+_evolve_attempt = evolver(Attempt)
+_evolve_send = evolver(Send)
+_attempt_as_given = builder(Attempt)
+"""An :class:`Attempt` from every field's value, stored as given (storage rebuilding one)."""
+_build_send = builder(Send)
+
+
+def _with_derived(send: Send) -> Send:
+    """``send`` with its status and sent-on computed as their defaults compute them."""
+    object.__setattr__(send, "status", send._status_default())
+    object.__setattr__(send, "sent_on", send._sent_on_default())
+    return send
+
+
+def _send_as_given(**values: Any) -> Send:
+    """A :class:`Send` from its ``__init__`` fields' values, stored as given.
+
+    Its status and sent-on are derived as the constructor derives them. For
+    storage rebuilding a send it wrote from a checked one.
+    """
+    return _with_derived(_build_send(**values, status=None, sent_on=None))

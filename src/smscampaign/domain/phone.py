@@ -30,7 +30,6 @@ from phonenumbers import (
     ValidationResult,
 )
 from phonenumbers import timezone as _pn_timezone
-from phonenumbers.phonenumberutil import _number_type_helper
 from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
 
 from smscampaign._compat import StrEnum
@@ -157,8 +156,22 @@ def _to_zones(value: Iterable[str] | None) -> tuple[str, ...] | None:
     return None if value is None else tuple(value)
 
 
+class _LookedUpZones:
+    """The slot where a :class:`PhoneNumber` keeps the zones it looked up.
+
+    Outside the attrs fields, so a lookup never shows in equality, ``astuple``
+    or ``evolve``; and not a ``functools.cached_property``, which attrs
+    supports on slotted classes by adding a ``__getattr__`` that sends every
+    attribute read of every number down CPython's slow path (an eligibility
+    pass reads three per recipient; bench/eligibility.py).
+    """
+
+    __slots__ = ("_looked_up_zones",)
+    _looked_up_zones: tuple[str, ...]
+
+
 @attrs.frozen(eq=False)
-class PhoneNumber:
+class PhoneNumber(_LookedUpZones):
     """A phone number, normalized to E.164 and classified by libphonenumber.
 
     Build one with :meth:`parse` (what people type) or :meth:`from_e164`
@@ -194,12 +207,17 @@ class PhoneNumber:
         default=None, kw_only=True, alias="time_zones", converter=_to_zones, repr=False
     )
 
-    @functools.cached_property
+    @property
     def time_zones(self) -> tuple[str, ...]:
         """Every IANA zone the number may be in, from libphonenumber (empty if unknown)."""
         if self._given_zones is not None:
             return self._given_zones
-        return _zones_for(self.e164, self.country_code, self.kind, self.verified)
+        try:
+            return self._looked_up_zones
+        except AttributeError:
+            zones = _zones_for(self.e164, self.country_code, self.kind, self.verified)
+            object.__setattr__(self, "_looked_up_zones", zones)
+            return zones
 
     @classmethod
     def parse(cls, text: str, region: str | None = None, *, lenient: bool = False) -> PhoneNumber:
@@ -320,24 +338,11 @@ class PhoneNumber:
             raise InvalidPhoneNumber(
                 f"{text!r} is not a valid phone number: {why}", value=text, reason=reason
             )
-        # What phonenumbers.number_type() does, without computing the region a
-        # second time: region_code_for_number() is the costly half of it (it
-        # tries each region sharing a country code), and we need the region too.
         # The type is UNKNOWN exactly when is_valid_number() is False:
         # libphonenumber defines validity as "matches one type's pattern".
-        country_code = int(parsed.country_code or 0)
-        region = phonenumbers.region_code_for_number(parsed)
-        metadata = (
-            None
-            if region is None
-            else PhoneMetadata.metadata_for_region_or_calling_code(country_code, region)
+        region, number_type = _region_and_type(
+            int(parsed.country_code or 0), phonenumbers.national_significant_number(parsed)
         )
-        if metadata is None:
-            number_type = PhoneNumberType.UNKNOWN
-        else:
-            number_type = _number_type_helper(
-                phonenumbers.national_significant_number(parsed), metadata
-            )
         verified = number_type != PhoneNumberType.UNKNOWN
         if not verified and not lenient:
             raise InvalidPhoneNumber(
@@ -437,7 +442,16 @@ def _check_region(region: str | None) -> str | None:
 
 
 def _parse(text: str, region: str | None, original: str) -> phonenumbers.PhoneNumber:
-    """Call ``phonenumbers.parse``, translating its exception into ours."""
+    """``phonenumbers.parse(text, region)``, translating its exception into ours.
+
+    The commonest spelling in North American lists (``"(212) 555-0123"``,
+    ``"212-555-0123"``, ``"+1 212 555 0123"``, ``"1-212-555-0123"``) takes a
+    short cut to the same result; see :func:`_parse_nanp`.
+    """
+    if region in _NANP_PARSE_REGIONS or text[:1] == "+":
+        parsed = _parse_nanp(text)
+        if parsed is not None:
+            return parsed
     try:
         return phonenumbers.parse(text, region)
     except NumberParseException as exc:
@@ -445,6 +459,186 @@ def _parse(text: str, region: str | None, original: str) -> phonenumbers.PhoneNu
         raise InvalidPhoneNumber(
             f"{original!r} is not a valid phone number: {why}", value=original, reason=reason
         ) from exc
+
+
+# --- short cuts: libphonenumber's answers, computed with less work ----------------
+#
+# Each function below returns exactly what the libphonenumber call it names
+# returns (tests/domain/test_phone.py compares them on generated input); they
+# exist because an import parses every row of a list, and these calls are most
+# of its cost.
+
+# A ten-digit North American number with the usual separators, optionally after
+# "+1" or "1": area code and exchange, then the line number. Area codes start
+# with 2-9, so the digits can never be read as an international prefix ("011"),
+# a national prefix ("1") or, without "+", as a country code.
+_NANP_SPELLING = re.compile(
+    r"(\+1[ .-]?|1[ .-]?)?\(?([2-9][0-9]{2})\)?[ .-]?([0-9]{3})[ .-]?([0-9]{4})"
+)
+
+
+def _nanp_parse_regions() -> frozenset[str]:
+    """Default regions in which :func:`_parse_nanp` reads text as libphonenumber does.
+
+    Those of country code 1 that dial out with 011, strip only a leading "1"
+    as their national prefix, and have no number longer than ten digits (so
+    "1" and ten digits is read as country code and number). Other regions of
+    the plan (e.g. Antigua, whose prefix rules also rewrite seven-digit local
+    numbers) take the general path.
+    """
+    found = set()
+    for region in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(1, ()):
+        metadata = PhoneMetadata.metadata_for_region(region, None)
+        if (
+            metadata is not None
+            and metadata.country_code == 1
+            and metadata.international_prefix == "011"
+            and metadata.national_prefix_for_parsing == "1"
+            and metadata.general_desc is not None
+            and max(metadata.general_desc.possible_length, default=0) == 10
+        ):
+            found.add(region)
+    return frozenset(found)
+
+
+_NANP_PARSE_REGIONS: frozenset[str] = _nanp_parse_regions()
+
+
+def _parse_nanp(text: str) -> phonenumbers.PhoneNumber | None:
+    """``phonenumbers.parse(text, region)`` for a North American spelling, else None.
+
+    Only for ``text`` starting with "+" or a ``region`` in
+    :data:`_NANP_PARSE_REGIONS` (the caller checks): libphonenumber reads
+    such a text as country code 1 and its ten digits, whatever else it does
+    with other spellings.
+    """
+    match = _NANP_SPELLING.fullmatch(text)
+    if match is None:
+        return None
+    _, area, exchange, line = match.groups()
+    return phonenumbers.PhoneNumber(country_code=1, national_number=int(area + exchange + line))
+
+
+# libphonenumber's number types in the order its _number_type_helper() tries them.
+_TYPES_IN_ORDER: tuple[tuple[str, int], ...] = (
+    ("premium_rate", PhoneNumberType.PREMIUM_RATE),
+    ("toll_free", PhoneNumberType.TOLL_FREE),
+    ("shared_cost", PhoneNumberType.SHARED_COST),
+    ("voip", PhoneNumberType.VOIP),
+    ("personal_number", PhoneNumberType.PERSONAL_NUMBER),
+    ("pager", PhoneNumberType.PAGER),
+    ("uan", PhoneNumberType.UAN),
+    ("voicemail", PhoneNumberType.VOICEMAIL),
+)
+
+# A number description: the lengths it allows (None: any) and its compiled
+# pattern (None: it matches nothing).
+_Desc = tuple[frozenset[int] | None, re.Pattern[str] | None]
+
+
+def _desc(desc: Any) -> _Desc | None:
+    if desc is None:
+        return None
+    lengths = frozenset(desc.possible_length) if desc.possible_length else None
+    pattern = desc.national_number_pattern
+    return lengths, (re.compile(pattern) if pattern else None)
+
+
+def _matches(desc: _Desc | None, nsn: str) -> bool:
+    """libphonenumber's ``_is_number_matching_desc()``, with the pattern compiled once."""
+    if desc is None:
+        return False
+    lengths, pattern = desc
+    if lengths is not None and len(nsn) not in lengths:
+        return False
+    return pattern is not None and pattern.fullmatch(nsn) is not None
+
+
+@attrs.frozen
+class _TypeTable:
+    """One region's number descriptions, compiled, for :func:`_number_type`."""
+
+    general: _Desc | None
+    ordered: tuple[tuple[int, _Desc | None], ...]
+    fixed_line: _Desc | None
+    mobile: _Desc | None
+    same_mobile_and_fixed_line: bool
+    leading_digits: re.Pattern[str] | None
+
+
+def _type_table(metadata: Any) -> _TypeTable:
+    return _TypeTable(
+        general=_desc(metadata.general_desc),
+        ordered=tuple(
+            (number_type, _desc(getattr(metadata, name))) for name, number_type in _TYPES_IN_ORDER
+        ),
+        fixed_line=_desc(metadata.fixed_line),
+        mobile=_desc(metadata.mobile),
+        same_mobile_and_fixed_line=bool(metadata.same_mobile_and_fixed_line_pattern),
+        leading_digits=(
+            None if metadata.leading_digits is None else re.compile(metadata.leading_digits)
+        ),
+    )
+
+
+def _number_type(nsn: str, table: _TypeTable) -> int:
+    """libphonenumber's ``_number_type_helper(nsn, metadata)``."""
+    if not _matches(table.general, nsn):
+        return PhoneNumberType.UNKNOWN
+    for number_type, desc in table.ordered:
+        if _matches(desc, nsn):
+            return number_type
+    if _matches(table.fixed_line, nsn):
+        if table.same_mobile_and_fixed_line or _matches(table.mobile, nsn):
+            return PhoneNumberType.FIXED_LINE_OR_MOBILE
+        return PhoneNumberType.FIXED_LINE
+    if not table.same_mobile_and_fixed_line and _matches(table.mobile, nsn):
+        return PhoneNumberType.MOBILE
+    return PhoneNumberType.UNKNOWN
+
+
+def _region_and_type(country_code: int, nsn: str) -> tuple[str | None, int]:
+    """``(region_code_for_number(n), number_type(n))`` for the number ``+{country_code}{nsn}``.
+
+    ``number_type()`` finds the region again and then types the number;
+    ``region_code_for_number()`` already types it against each candidate
+    region without a leading-digits rule (the US first, for +1), so one pass
+    gives both.
+    """
+    candidates = _candidates(country_code)
+    if len(candidates) == 1:
+        region, table = candidates[0]
+        return region, (PhoneNumberType.UNKNOWN if table is None else _number_type(nsn, table))
+    for region, table in candidates:
+        if table is None:
+            continue
+        if table.leading_digits is not None:
+            if table.leading_digits.match(nsn):
+                return region, _number_type(nsn, table)
+        else:
+            number_type = _number_type(nsn, table)
+            if number_type != PhoneNumberType.UNKNOWN:
+                return region, number_type
+    return None, PhoneNumberType.UNKNOWN
+
+
+@functools.cache
+def _candidates(country_code: int) -> tuple[tuple[str | None, _TypeTable | None], ...]:
+    """The regions of a country code, in libphonenumber's order, with their type tables.
+
+    ``((None, None),)`` for a code no region has.
+    """
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(country_code)
+    if regions is None:
+        return ((None, None),)
+    if len(regions) == 1:
+        metadata = PhoneMetadata.metadata_for_region_or_calling_code(country_code, regions[0])
+        return ((regions[0], None if metadata is None else _type_table(metadata)),)
+    found: list[tuple[str | None, _TypeTable | None]] = []
+    for region in regions:
+        metadata = PhoneMetadata.metadata_for_region(region.upper(), None)
+        found.append((region, None if metadata is None else _type_table(metadata)))
+    return tuple(found)
 
 
 _TYPE_FOR_KIND: dict[NumberKind, int] = {

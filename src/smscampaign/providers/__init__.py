@@ -2,7 +2,8 @@
 
 The protocols live in :mod:`smscampaign.providers.base`. Storage adapters:
 :class:`~smscampaign.providers.memory.InMemoryStorage` (the reference, for
-tests) and :class:`~smscampaign.providers.sqlite.SQLiteStorage` (the embedded
-default). Import an adapter from its own module; this package imports none,
-so importing it costs nothing and pulls in no driver.
+tests), :class:`~smscampaign.providers.sqlite.SQLiteStorage` (the embedded
+default) and :class:`~smscampaign.providers.postgres.PostgresStorage` (many
+workers, one PostgreSQL). Import an adapter from its own module; this package
+imports none, so importing it costs nothing and pulls in no driver.
 """

@@ -1,37 +1,58 @@
-"""The default eligibility rules compiled into one SQLite query per step.
+"""The default eligibility rules compiled into SQL, one statement per question and step.
 
 :mod:`smscampaign.eligibility` compiles the default rules into one fused
 Python pass; this module compiles the same rules into SQL, so
 :class:`~smscampaign.providers.sqlite.SQLiteStorage` can decide a step where
-the rows live: one query streams a mask of reasons per recipient (in the
-order recipients were added), and one ``GROUP BY`` over the same query counts
-them. The rule objects stay the reference: a property-based test
-(``tests/storage/test_sql_eligibility.py``) checks that the query decides
-exactly as :class:`~smscampaign.eligibility.Eligibility` does over
+the rows live. :class:`StepQuery` writes four statements over the same
+rules: every recipient's decision row (:attr:`~StepQuery.decisions_sql`),
+every recipient's id and mask of reasons (:attr:`~StepQuery.masks_sql`, the
+pending ids and the counts from one pass), the pending ids alone
+(:attr:`~StepQuery.pending_sql`) and one ``GROUP BY`` per combination of
+reasons (:attr:`~StepQuery.counts_sql`), each in the order recipients were
+added. The rule objects stay the reference: a property-based test
+(``tests/storage/test_sql_eligibility.py``) checks that the queries decide
+exactly as :class:`~smscampaign.eligibility.Eligibility` does, compiled and
+rule by rule, over
 :meth:`~smscampaign.providers.sqlite.SQLiteStorage.iter_recipients`.
+:class:`~smscampaign.providers.postgres.PostgresStorage` runs the same queries
+in its :class:`Dialect` (``tests/storage/test_sql_eligibility_postgres.py``).
 
 How each rule reads the schema
 ------------------------------
+* the recipients: ``recipients_in_order`` (campaign, pk; schema version 5),
+  so each contact row, and each recipient's sends in the index below, are
+  read near the previous ones.
 * contact status, response: ``recipients.status`` / ``.response``.
-* suppression: ``suppressions`` (primary key ``(account, e164)``) for the
-  campaign's account, probed once per recipient.
+* suppression: the account's ``suppressions``, read once into a lookup table
+  (``e164 IN (SELECT ...)``).
 * consent, number kind, verified flag: ``contacts`` columns.
 * duplicates: the numbers held by more than one recipient of the campaign
   and each one's first holder (lowest ``recipients.pk``: the stream order)
   are found by one ``GROUP BY ... HAVING count(*) > 1``, small in practice.
-* already sent: the step's sends (``sends.status``, and ``sends.reason`` for
-  the permanence of a soft bounce's failure reason); the address a send went
-  to is read from its JSON document only for a send that failed permanently.
+* already sent: the step's sends (``sends.status``, ``sends.reason`` for the
+  permanence of a soft bounce's failure reason, ``sends.to_e164``).
 * missing field: ``json_extract`` on the recipient's and the contact's
   ``fields`` documents, one per placeholder, with the standard fields read
   from their columns; blank means only Python's ``str.isspace`` characters.
 * previous received / not yet due: the newest received send of the previous
-  step, through the index of sends by recipient; its "sent on" is
-  ``sends.sent_on``, else the earliest attempt delivery time in the JSON
-  document, else ``sends.created_at``. Stored times are fixed-width UTC
-  strings, so "received at least the delay ago" is one string comparison.
+  step; its "sent on" is ``sends.sent_on``, else the earliest attempt
+  delivery time in the JSON document, else ``sends.created_at``. Stored
+  times are fixed-width UTC strings, so "received at least the delay ago" is
+  one string comparison.
 
-No schema change is needed: every column read above already exists.
+A recipient's sends are read through ``sends_latest`` (campaign, recipient,
+step, then pk): a few adjacent index entries per recipient, oldest first.
+
+Cost
+----
+Every statement evaluates each correlated subquery once per recipient. The
+decision rows need values (the received time, which fields are missing), so
+:attr:`~StepQuery.decisions_sql` computes them in an inner query kept from
+being flattened. The other three need only the mask, whose terms each
+mention their subquery once, so they are flat; in the counting statements
+one walk over a recipient's sends gives both ALREADY_SENT and the previous
+step's bits, and :attr:`~StepQuery.pending_sql` tests the terms cheapest
+first and stops at the first reason found.
 """
 
 from __future__ import annotations
@@ -44,9 +65,16 @@ from smscampaign.domain.campaign import Campaign, Step, StepKind
 from smscampaign.domain.contact import Consent, ContactStatus, Recipient, ResponseStatus
 from smscampaign.domain.delivery import DeliveryStatus, FailureReason, Permanence
 from smscampaign.domain.phone import NO_SMS_KINDS
-from smscampaign.eligibility import Decision, PreviousOutcome, Reason, ReasonLike, due_after
+from smscampaign.eligibility import (
+    Decision,
+    PreviousOutcome,
+    Reason,
+    ReasonLike,
+    StepSummary,
+    due_after,
+)
 
-__all__ = ["BLANK", "StepQuery"]
+__all__ = ["BLANK", "SQLITE", "Dialect", "StepQuery"]
 
 _UTC = timezone.utc
 
@@ -92,16 +120,76 @@ def _ts(moment: datetime) -> str:
     return moment.astimezone(_UTC).isoformat(timespec="microseconds")
 
 
+class Dialect:
+    """What the rules' SQL says differently in one database: SQLite here.
+
+    :class:`StepQuery` writes one query for every SQL storage; a subclass
+    overrides the few expressions its database writes otherwise
+    (PostgreSQL's is in :mod:`smscampaign.providers.postgres`).
+    """
+
+    def mark(self, name: str) -> str:
+        """The placeholder of a named parameter."""
+        return f":{name}"
+
+    def json_key(self, name: str) -> str:
+        """The parameter value naming a top-level key for :meth:`json_text`."""
+        return f'$."{name}"'
+
+    def json_text(self, document: str, key: str) -> str:
+        """The text under key ``key`` (a placeholder) of a JSON column."""
+        return f"json_extract({document}, {key})"
+
+    def trim(self, text: str, characters: str) -> str:
+        """``text`` without the ``characters`` (a placeholder) at either end."""
+        return f"trim({text}, {characters})"
+
+    def blank(self, text: str, characters: str) -> str:
+        """True when ``text`` is made only of ``characters`` (a placeholder), or empty."""
+        return f"{self.trim(text, characters)} = ''"
+
+    def first_delivery(self, send: str) -> str:
+        """The earliest delivery time in the attempts of send alias ``send``'s document."""
+        return f"(SELECT min(json_extract(a.value, '$.dlv')) FROM json_each({send}.data, '$.a') a)"
+
+    def sent_to(self, send: str) -> str:
+        """The number send alias ``send`` went to."""
+        return f"{send}.to_e164"
+
+    def indexed_by(self, index: str) -> str:
+        """The clause naming the index a table is read through (nothing where none is)."""
+        return f" INDEXED BY {index}"
+
+    def modulo(self, number: str, divisor: str) -> str:
+        """The remainder of ``number`` divided by ``divisor`` (both SQL expressions)."""
+        return f"({number} % {divisor})"
+
+
+class _SQLiteDialect(Dialect):
+    """SQLite's own refinements of the portable expressions above."""
+
+    def blank(self, text: str, characters: str) -> str:
+        # Not blank when some character is outside the set. GLOB stops at the
+        # first such character; trim() decodes the set afresh for every value
+        # and was a tenth of the query's cost. The pattern is built once.
+        return f"NOT ({text} GLOB '*[^' || {characters} || ']*')"
+
+
+SQLITE: Dialect = _SQLiteDialect()
+"""SQLiteStorage's dialect."""
+
+
 class _Params:
     """Named parameters collected while the SQL text is written."""
 
-    def __init__(self) -> None:
+    def __init__(self, dialect: Dialect) -> None:
         self.values: dict[str, Any] = {}
+        self.mark = dialect.mark
 
     def add(self, value: Any) -> str:
         name = f"p{len(self.values)}"
         self.values[name] = value
-        return f":{name}"
+        return self.mark(name)
 
     def many(self, values: tuple[str, ...]) -> str:
         return ", ".join(self.add(value) for value in values)
@@ -110,6 +198,8 @@ class _Params:
 class StepQuery:
     """The default rules for one step of one campaign, as SQL over SQLiteStorage's schema.
 
+    PostgresStorage's schema is the same; ``dialect`` says how its SQL differs.
+
     Args:
         campaign: The campaign (its options and steps are read from here).
         step: The step decided (one of the campaign's).
@@ -117,6 +207,14 @@ class StepQuery:
         account: The account whose suppression list applies.
         recipient_columns: The recipient and contact columns to select before
             the decision columns (``r.`` and ``c.`` prefixed).
+        dialect: The database's :class:`Dialect` (SQLite's by default).
+
+    Attributes:
+        params: The named parameters of every statement below.
+        decisions_sql: Every recipient's decision row (:meth:`decision` reads it).
+        masks_sql: Every recipient's ``(contact_id, mask)`` (:meth:`summary` reads them).
+        pending_sql: The pending recipients' ids.
+        counts_sql: ``(mask, count, first pk)`` per combination of reasons.
     """
 
     def __init__(
@@ -127,6 +225,7 @@ class StepQuery:
         now: datetime,
         account: str,
         recipient_columns: str,
+        dialect: Dialect = SQLITE,
     ) -> None:
         self.campaign = campaign
         self.step = step
@@ -137,7 +236,8 @@ class StepQuery:
         self.is_reminder = step.kind is StepKind.REMINDER
         self.delay = step.delay
         self.placeholders = step.body.missing({})
-        p = _Params()
+        p = _Params(dialect)
+        d = dialect
         campaign_id = p.add(campaign.id)
         b = _BIT
 
@@ -150,10 +250,11 @@ class StepQuery:
             )
         )
         pending_bit = 0 if options.allow_pending_opt_in else b[Reason.NOT_OPTED_IN]
+        # Terms read from the recipient's and contact's own columns, then terms
+        # that look rows up elsewhere: pending_sql tests them in this order and
+        # stops at the first that excludes a recipient.
         static = [
             f"(CASE r.status {status_bits} ELSE 0 END)",
-            f"(CASE WHEN EXISTS (SELECT 1 FROM suppressions x WHERE x.account = {p.add(account)} "
-            f"AND x.e164 = c.e164) THEN {b[Reason.SUPPRESSED]} ELSE 0 END)",
             f"(CASE c.consent WHEN {p.add(Consent.OPTED_OUT.value)} THEN {b[Reason.OPTED_OUT]} "
             f"WHEN {p.add(Consent.PENDING_OPT_IN.value)} THEN {pending_bit} ELSE 0 END)",
             f"(CASE WHEN c.kind IN ({p.many(tuple(sorted(k.value for k in NO_SMS_KINDS)))}) "
@@ -161,17 +262,30 @@ class StepQuery:
         ]
         if not options.allow_unverified_numbers:
             static.append(f"(CASE WHEN c.verified THEN 0 ELSE {b[Reason.UNVERIFIED_NUMBER]} END)")
+        # The suppression list is read once into a lookup table, not probed by
+        # (account, e164) for every recipient.
+        lookups = [
+            f"(CASE WHEN c.e164 IN (SELECT x.e164 FROM suppressions x WHERE x.account = "
+            f"{p.add(account)}) THEN {b[Reason.SUPPRESSED]} ELSE 0 END)"
+        ]
+        # A recipient's sends of one step, oldest first, straight from the index.
+        sends_of_step = (
+            f"FROM sends s{d.indexed_by('sends_latest')} WHERE s.campaign_id = {campaign_id} "
+            "AND s.recipient_id = r.contact_id AND s.step_id = "
+        )
         # A send of this step counts unless skipped or canceled; one to an earlier
         # number counts unless it failed permanently (eligibility.counts_as_sent).
-        static.append(
-            "(CASE WHEN EXISTS (SELECT 1 FROM sends s INDEXED BY sends_by_recipient "
-            f"WHERE s.campaign_id = {campaign_id} AND s.recipient_id = r.contact_id "
-            f"AND s.step_id = {p.add(step.id)} "
-            f"AND s.status NOT IN ({p.many(('skipped', 'canceled'))}) "
+        this_step = p.add(step.id)
+        counts_as_sent = (
+            f"s.status NOT IN ({p.many(('skipped', 'canceled'))}) "
             f"AND ((s.status <> {p.add('hard_bounced')} "
             f"AND NOT (s.status = {p.add('soft_bounced')} "
             f"AND s.reason IN ({p.many(_PERMANENT_REASONS)}))) "
-            f"OR json_extract(s.data, '$.to') = c.e164)) THEN {b[Reason.ALREADY_SENT]} ELSE 0 END)"
+            f"OR {d.sent_to('s')} = c.e164)"
+        )
+        already_sent = (
+            f"(CASE WHEN EXISTS (SELECT 1 {sends_of_step}{this_step} AND {counts_as_sent}) "
+            f"THEN {b[Reason.ALREADY_SENT]} ELSE 0 END)"
         )
         if self.is_reminder:
             disqualified_bit = 0 if options.remind_disqualified else b[Reason.DISQUALIFIED]
@@ -190,16 +304,18 @@ class StepQuery:
         blank = p.add(BLANK) if self.placeholders else ""
         missing_terms = []
         for index, name in enumerate(self.placeholders):
-            path = p.add(f'$."{name}"')
-            fallback = _STANDARD_SQL.get(name, f"json_extract(c.fields, {path})")
+            path = p.add(d.json_key(name))
+            fallback = _STANDARD_SQL.get(name, d.json_text("c.fields", path))
+            value = f"coalesce({d.json_text('r.fields', path)}, {fallback}, '')"
             missing_terms.append(
-                f"(CASE WHEN trim(coalesce(json_extract(r.fields, {path}), {fallback}, ''), "
-                f"{blank}) = '' THEN {1 << index} ELSE 0 END)"
+                f"(CASE WHEN {d.blank(value, blank)} THEN {1 << index} ELSE 0 END)"
             )
         missing = " | ".join(missing_terms) or "0"
 
         received = "NULL"
         outcome = "NULL"
+        previous_bits = "0"
+        sends_term = already_sent
         self.cutoff = ""
         if self.is_reminder and self.previous is not None:
             previous_id = p.add(self.previous.id)
@@ -211,38 +327,54 @@ class StepQuery:
                 for status in ("sent", "queued", "sending", "soft_bounced", "hard_bounced")
                 if status not in received_statuses
             )
+            self.cutoff = _ts(now.astimezone(_UTC) - step.delay)
+            cutoff = p.add(self.cutoff)
             # The newest received send's "sent on" (eligibility.received_on).
-            received = (
-                "(SELECT coalesce(s.sent_on, (SELECT min(json_extract(a.value, '$.dlv')) "
-                "FROM json_each(s.data, '$.a') a), s.created_at) "
-                "FROM sends s INDEXED BY sends_by_recipient "
-                f"WHERE s.campaign_id = {campaign_id} AND s.recipient_id = r.contact_id "
-                f"AND s.step_id = {previous_id} AND s.status IN ({p.many(received_statuses)}) "
-                "ORDER BY s.pk DESC LIMIT 1)"
+            received_on = f"coalesce(s.sent_on, {d.first_delivery('s')}, s.created_at)"
+            newest_received = (
+                f"{sends_of_step}{previous_id} AND s.status IN ({p.many(received_statuses)}) "
+                "ORDER BY s.pk DESC LIMIT 1"
             )
+            received = f"(SELECT {received_on} {newest_received})"
             # What became of the newest send that went out, when none was received.
             outcome = (
-                "(CASE WHEN received_on IS NULL THEN (SELECT s.status FROM sends s "
-                f"INDEXED BY sends_by_recipient WHERE s.campaign_id = {campaign_id} "
+                "(CASE WHEN received_on IS NULL THEN (SELECT s.status FROM sends s"
+                f"{d.indexed_by('sends_latest')} WHERE s.campaign_id = {campaign_id} "
                 f"AND s.recipient_id = contact_id AND s.step_id = {previous_id} "
                 f"AND s.status IN ({p.many(other_statuses)}) ORDER BY s.pk DESC LIMIT 1) END)"
             )
-            self.cutoff = _ts(now.astimezone(_UTC) - step.delay)
             previous_bits = (
                 f"(CASE WHEN received_on IS NULL THEN {b[Reason.PREVIOUS_NOT_RECEIVED]} "
-                f"WHEN received_on > {p.add(self.cutoff)} THEN {b[Reason.NOT_YET_DUE]} ELSE 0 END)"
+                f"WHEN received_on > {cutoff} THEN {b[Reason.NOT_YET_DUE]} ELSE 0 END)"
             )
-        else:
-            previous_bits = "0"
+            # For the flat queries, ALREADY_SENT and the previous step's bits from
+            # one walk over the recipient's sends: the newest received send is the
+            # one with the highest pk, so the highest 2 * pk + (1 if not yet due)
+            # finds it, and its parity says whether it is due.
+            newest_received = (
+                f"max(CASE WHEN s.step_id = {previous_id} "
+                f"AND s.status IN ({p.many(received_statuses)}) THEN 2 * s.pk "
+                f"+ (CASE WHEN {received_on} > {cutoff} THEN 1 ELSE 0 END) END)"
+            )
+            sends_term = (
+                f"(SELECT coalesce(max(CASE WHEN s.step_id = {this_step} AND {counts_as_sent} "
+                f"THEN {b[Reason.ALREADY_SENT]} ELSE 0 END), 0) "
+                f"| coalesce({d.modulo(newest_received, '2')} "
+                f"* {b[Reason.NOT_YET_DUE]}, {b[Reason.PREVIOUS_NOT_RECEIVED]}) "
+                f"FROM sends s{d.indexed_by('sends_latest')} "
+                f"WHERE s.campaign_id = {campaign_id} AND s.recipient_id = r.contact_id)"
+            )
 
+        in_order = d.indexed_by("recipients_in_order")
         duplicate_bit = "0"
-        first_holder = "NULL"
+        duplicate_term = ""
+        first_holder = "CAST(NULL AS BIGINT)"
         duplicates = ""
         join_duplicates = ""
         if self.dedup:
             duplicates = (
                 "WITH dup AS MATERIALIZED (SELECT c.e164 AS e164, min(r.pk) AS first_pk "
-                "FROM recipients r JOIN contacts c ON c.pk = r.contact_pk "
+                f"FROM recipients r{in_order} JOIN contacts c ON c.pk = r.contact_pk "
                 f"WHERE r.campaign_id = {campaign_id} GROUP BY c.e164 HAVING count(*) > 1) "
             )
             first_holder = "d.first_pk"
@@ -251,18 +383,34 @@ class StepQuery:
                 f"(CASE WHEN first_pk IS NOT NULL AND first_pk <> pk "
                 f"THEN {b[Reason.DUPLICATE_NUMBER]} ELSE 0 END)"
             )
+            duplicate_term = (
+                f"(CASE WHEN d.first_pk IS NOT NULL AND d.first_pk <> r.pk "
+                f"THEN {b[Reason.DUPLICATE_NUMBER]} ELSE 0 END)"
+            )
+        # Recipients in the order they were added (recipients_in_order: campaign,
+        # pk), so each contact row and each recipient's sends lie near the last.
+        recipients = (
+            f"FROM recipients r{in_order} JOIN contacts c ON c.pk = r.contact_pk"
+            f"{join_duplicates} WHERE r.campaign_id = {campaign_id}"
+        )
+        missing_term = (
+            f"(CASE WHEN {missing} <> 0 THEN {b[Reason.MISSING_FIELD]} ELSE 0 END)"
+            if missing_terms
+            else ""
+        )
 
-        # The inner query reads each recipient once; its window function keeps
-        # SQLite from flattening it into the outer one, which would evaluate
-        # each correlated subquery once per mention instead of once per row.
+        # Decisions need the inner query's values (the received time, the missing
+        # fields) as well as the mask. The inner query reads each recipient once;
+        # its window function keeps SQLite (and PostgreSQL) from flattening it
+        # into the outer one, which would evaluate each correlated subquery once
+        # per mention, not per row.
         def inner(columns: str) -> str:
             return (
                 f"SELECT r.pk AS pk, r.contact_id AS contact_id, {columns}"
-                f"{' | '.join(static)} AS static_mask, {missing} AS missing, "
+                f"{' | '.join([*static, *lookups, already_sent])} AS static_mask, "
+                f"{missing} AS missing, "
                 f"{first_holder} AS first_pk, {received} AS received_on, "
-                "row_number() OVER () AS fence "
-                "FROM recipients r JOIN contacts c ON c.pk = r.contact_pk"
-                f"{join_duplicates} WHERE r.campaign_id = {campaign_id}"
+                f"row_number() OVER () AS fence {recipients}"
             )
 
         mask = (
@@ -273,18 +421,30 @@ class StepQuery:
             "(CASE WHEN first_pk IS NOT NULL AND first_pk <> pk "
             "THEN (SELECT h.contact_id FROM recipients h WHERE h.pk = first_pk) END)"
         )
+        # Counts and pending ids need only the mask, each of whose terms mentions
+        # its subquery once: one flat query, no inner one to buffer. Pending tests
+        # the terms cheapest first and stops at the first reason it finds.
+        terms = [*static, duplicate_term, missing_term, *lookups, sends_term]
+        terms = [term for term in terms if term]
         self.params = p.values
         #: How many leading columns of a decision row are the recipient's.
         self.recipient_width = 2 + len(recipient_columns.split(","))
         self.decisions_sql = (
             f"{duplicates}SELECT *, {mask} AS mask, {holder} AS duplicate_of, "
-            f"{outcome} AS outcome FROM ({inner(recipient_columns + ', ')}) ORDER BY pk"
+            f"{outcome} AS outcome FROM ({inner(recipient_columns + ', ')}) q ORDER BY pk"
         )
         self.pending_sql = (
-            f"{duplicates}SELECT contact_id FROM ({inner('')}) WHERE {mask} = 0 ORDER BY pk"
+            f"{duplicates}SELECT r.contact_id {recipients} "
+            f"AND {' AND '.join(f'{term} = 0' for term in terms)} ORDER BY r.pk"
         )
         self.counts_sql = (
-            f"{duplicates}SELECT {mask} AS mask, count(*), min(pk) FROM ({inner('')}) GROUP BY mask"
+            f"{duplicates}SELECT {' | '.join(terms)} AS mask, count(*), min(r.pk) {recipients} "
+            "GROUP BY mask"
+        )
+        #: Every recipient's id and mask, in order: pending ids and counts from one pass.
+        self.masks_sql = (
+            f"{duplicates}SELECT r.contact_id, {' | '.join(terms)} AS mask {recipients} "
+            "ORDER BY r.pk"
         )
         self._reasons: dict[int, tuple[ReasonLike, ...]] = {0: ()}
 
@@ -303,6 +463,19 @@ class StepQuery:
             return Decision(recipient, self.step, reasons, due_at)
         return Decision(
             recipient, self.step, reasons, due_at, (duplicate_of, missing, previous, None)
+        )
+
+    def summary(self, rows: Iterable[Sequence[Any]]) -> StepSummary:
+        """The step's summary from the ``(contact_id, mask)`` rows of :attr:`masks_sql`."""
+        pending: list[str] = []
+        tally: dict[int, int] = {}
+        get = tally.get
+        for contact_id, mask in rows:
+            if not mask:
+                pending.append(contact_id)
+            tally[mask] = get(mask, 0) + 1
+        return StepSummary(
+            tuple(pending), {self.reasons(mask): count for mask, count in tally.items()}
         )
 
     def reasons(self, mask: int) -> tuple[ReasonLike, ...]:

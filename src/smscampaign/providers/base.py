@@ -11,28 +11,37 @@ from __future__ import annotations
 # --- storage ------------------------------------------------------------------
 # Owned by the storage work (providers/memory.py, providers/sqlite.py). The
 # Gateway protocol lives in its own section below.
+import base64
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime, timedelta
-from typing import Protocol, runtime_checkable
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
 
+from smscampaign.domain._checks import to_enum
+from smscampaign.domain._time import optional_aware, require_aware
 from smscampaign.domain.campaign import Campaign
-from smscampaign.domain.contact import DEFAULT_ACCOUNT, Contact, Recipient, Suppression
+from smscampaign.domain.contact import DEFAULT_ACCOUNT, Consent, Contact, Recipient, Suppression
 from smscampaign.domain.delivery import DeliveryStatus, Send, StatusEvent
 from smscampaign.domain.replies import InboundMessage
 from smscampaign.errors import ConfigurationError
 
 __all__ = [
+    "CONTACT_GROUPS",
     "DEFAULT_LEASE",
     "RECIPIENT_GROUPS",
     "SEND_GROUPS",
     "EventOutcome",
+    "LogCursor",
+    "LogFilter",
     "Storage",
     "SuppressionRemoval",
     "check_claim",
     "check_groups",
+    "check_limit",
+    "check_period",
     "send_reason",
 ]
 
@@ -119,6 +128,168 @@ class EventOutcome:
     duplicates: int = 0
     parked: int = 0
     sends: tuple[Send, ...] = ()
+
+
+# -- account views: the SMS log, replies and contacts of a whole account --------------
+# Value types for the account-wide queries of the Storage protocol (see its
+# "account views" section). They validate their input once, so adapters can
+# trust what they are given.
+
+CONTACT_GROUPS: frozenset[str] = frozenset({"consent"})
+"""The fields :meth:`Storage.count_contacts` may group by."""
+
+_E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
+
+
+def _optional_e164(value: str | None) -> str | None:
+    if value is not None and not _E164.match(value):
+        raise ConfigurationError(f"{value!r} is not an E.164 number like +12125550123", value=value)
+    return value
+
+
+def _optional_id(name: str) -> Any:
+    def check(_instance: Any, _attribute: Any, value: str | None) -> None:
+        if value is not None and not value:
+            raise ConfigurationError(f"{name} must not be empty; pass None for any", value=value)
+
+    return check
+
+
+def _statuses(value: Iterable[DeliveryStatus | str] | None) -> frozenset[DeliveryStatus] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        raise ConfigurationError(
+            f"statuses must be a collection of statuses, not the string {value!r}", value=value
+        )
+    found = frozenset(to_enum(DeliveryStatus, v) for v in value)
+    if not found:
+        raise ConfigurationError("statuses must name at least one status; pass None for any")
+    return found
+
+
+def check_period(since: datetime | None, until: datetime | None) -> None:
+    """Check a half-open period ``[since, until)``: aware bounds, ``since`` before ``until``.
+
+    Raises:
+        NaiveDatetimeError: A bound is naive.
+        ConfigurationError: ``until`` is not after ``since``.
+    """
+    optional_aware(since, "since")
+    optional_aware(until, "until")
+    if since is not None and until is not None and until <= since:
+        raise ConfigurationError(
+            f"until ({until.isoformat()}) must be after since ({since.isoformat()})", value=until
+        )
+
+
+def check_limit(limit: int | None) -> None:
+    """Check a page size: None (no limit) or at least 0.
+
+    Raises:
+        ConfigurationError: ``limit`` is negative.
+    """
+    if limit is not None and limit < 0:
+        raise ConfigurationError(f"limit must not be negative, got {limit}", value=limit)
+
+
+@attrs.frozen(kw_only=True)
+class LogFilter:
+    """Which messages of an account's SMS log to read (every field is optional).
+
+    A message is a :class:`~smscampaign.domain.delivery.Send`; its place in
+    the log is its ``created_at`` (when it was queued, or decided against).
+
+    Args:
+        since: Only messages created at or after this instant (aware).
+        until: Only messages created before this instant (aware).
+        campaign_id: Only this campaign's messages.
+        step_id: Only messages of steps with this id (in any campaign, unless
+            ``campaign_id`` is given too).
+        statuses: Only messages in one of these statuses.
+        to: Only messages addressed to this E.164 number.
+        contact_id: Only messages to the recipient with this contact id.
+
+    Raises:
+        NaiveDatetimeError: A bound is naive.
+        ConfigurationError: ``until`` is not after ``since``; an id is empty;
+            ``statuses`` is empty or names an unknown status; ``to`` is not E.164.
+    """
+
+    since: datetime | None = None
+    until: datetime | None = None
+    campaign_id: str | None = attrs.field(default=None, validator=_optional_id("campaign_id"))
+    step_id: str | None = attrs.field(default=None, validator=_optional_id("step_id"))
+    statuses: frozenset[DeliveryStatus] | None = attrs.field(default=None, converter=_statuses)
+    to: str | None = attrs.field(default=None, converter=_optional_e164)
+    contact_id: str | None = attrs.field(default=None, validator=_optional_id("contact_id"))
+
+    def __attrs_post_init__(self) -> None:
+        check_period(self.since, self.until)
+
+    def matches(self, send: Send) -> bool:
+        """True when ``send`` passes every filter (its campaign's account aside)."""
+        at = send.created_at
+        return (
+            (self.since is None or at >= self.since)
+            and (self.until is None or at < self.until)
+            and self.campaign_id in (None, send.campaign_id)
+            and self.step_id in (None, send.step_id)
+            and (self.statuses is None or send.status in self.statuses)
+            and self.to in (None, send.to)
+            and self.contact_id in (None, send.recipient_id)
+        )
+
+
+_TOKEN_SEPARATOR = "\x1f"
+
+
+@attrs.frozen
+class LogCursor:
+    """A position in an SMS log: the log continues with messages after it.
+
+    Messages are ordered by ``(created_at, id)``; ids compare by code point
+    (SQL adapters compare them as bytes, ``COLLATE "C"`` in PostgreSQL).
+
+    Args:
+        at: The ``created_at`` of the last message read (aware).
+        send_id: Its id.
+    """
+
+    at: datetime = attrs.field(validator=lambda _i, _a, v: require_aware(v, "LogCursor.at"))
+    send_id: str
+
+    @classmethod
+    def after(cls, send: Send) -> LogCursor:
+        """The position just after ``send``."""
+        return cls(send.created_at, send.id)
+
+    def precedes(self, send: Send) -> bool:
+        """True when ``send`` comes after this position in the log."""
+        return (send.created_at, send.id) > (self.at, self.send_id)
+
+    @property
+    def token(self) -> str:
+        """An opaque text form of the cursor, to hand to a client and back to :meth:`parse`."""
+        text = f"{self.at.astimezone(timezone.utc).isoformat()}{_TOKEN_SEPARATOR}{self.send_id}"
+        return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+    @classmethod
+    def parse(cls, token: str) -> LogCursor:
+        """The cursor a :attr:`token` stands for.
+
+        Raises:
+            ConfigurationError: The text is not a token this class made.
+        """
+        try:
+            text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+            at, separator, send_id = text.partition(_TOKEN_SEPARATOR)
+            moment = datetime.fromisoformat(at)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ConfigurationError(f"{token!r} is not a log cursor", value=token) from exc
+        if not separator or moment.tzinfo is None:
+            raise ConfigurationError(f"{token!r} is not a log cursor", value=token)
+        return cls(moment, send_id)
 
 
 @runtime_checkable
@@ -346,8 +517,120 @@ class Storage(Protocol):
         """Count a campaign's recipients grouped by fields of :data:`RECIPIENT_GROUPS`."""
         ...
 
+    # -- account views -----------------------------------------------------------
+    # Account-wide reads behind smscampaign.account (the SMS log, a contact's
+    # timeline, consent and suppression reports) and the campaigns overview.
+    # Each streams in bounded pages or aggregates where the data lives.
+
+    def iter_sms_log(
+        self,
+        where: LogFilter | None = None,
+        *,
+        account: str = DEFAULT_ACCOUNT,
+        after: LogCursor | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Send]:
+        """An account's messages in log order, filtered, from a cursor on.
+
+        The messages are the sends of the campaigns whose account is
+        ``account`` that pass ``where`` (:meth:`LogFilter.matches`), ordered
+        by ``(created_at, id)`` (ids by code point), strictly after ``after``
+        when given, at most ``limit`` of them when given (0 yields nothing).
+        Raises ConfigurationError for a negative limit.
+        """
+        ...
+
+    def iter_replies(
+        self,
+        *,
+        account: str = DEFAULT_ACCOUNT,
+        sender: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Iterator[InboundMessage]:
+        """An account's replies, optionally from one E.164 number and in ``[since, until)``.
+
+        Ordered by ``received_at``, then by arrival (the order
+        :meth:`record_inbound` stored them). Raises NaiveDatetimeError for a
+        naive bound and ConfigurationError when ``until`` is not after ``since``.
+        """
+        ...
+
+    def iter_contacts(
+        self,
+        *,
+        account: str = DEFAULT_ACCOUNT,
+        consent: Consent | None = None,
+        e164: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Contact]:
+        """An account's contacts by id (code-point order), optionally of one consent or number.
+
+        Only ids greater than ``after`` when given; at most ``limit`` when
+        given. Raises ConfigurationError for a negative limit.
+        """
+        ...
+
+    def count_contacts(
+        self, *, account: str = DEFAULT_ACCOUNT, by: Sequence[str] = ("consent",)
+    ) -> dict[tuple[str, ...], int]:
+        """Count an account's contacts grouped by fields of :data:`CONTACT_GROUPS`.
+
+        Keys are tuples of values in ``by`` order (``("pending_opt_in",)``);
+        groups with no contact are left out; ``by=()`` gives ``{(): total}``
+        (or ``{}`` for an account with no contact).
+        """
+        ...
+
 
 # --- end storage --------------------------------------------------------------
+
+
+# --- eligibility in storage (optional) ------------------------------------------
+# A capability, not part of Storage: the runner checks for it and, when a
+# storage offers it, decides steps where the rows live (docs/runner.md).
+if TYPE_CHECKING:
+    from smscampaign.domain.campaign import Step
+    from smscampaign.eligibility import ReasonLike
+
+
+@runtime_checkable
+class StepDecider(Protocol):
+    """A storage that decides eligibility in place: what ``SQLiteStorage`` offers.
+
+    Both methods answer exactly what :class:`~smscampaign.eligibility.Eligibility`
+    with the default rules answers over :meth:`Storage.iter_recipients` and the
+    account's suppression list; they only avoid building every recipient in
+    Python. :class:`~smscampaign.runner.CampaignRunner` uses them when
+    ``isinstance(storage, StepDecider)``; an adapter without them works the same,
+    only slower at large lists.
+    """
+
+    def pending_step_ids(
+        self,
+        campaign: Campaign,
+        step: Step | str,
+        *,
+        now: datetime,
+        suppressed_account: str | None = None,
+    ) -> Iterator[str]:
+        """The ids of the recipients pending for a step, in the order they were added."""
+        ...
+
+    def count_step_combinations(
+        self,
+        campaign: Campaign,
+        step: Step | str,
+        *,
+        now: datetime,
+        suppressed_account: str | None = None,
+    ) -> dict[tuple[ReasonLike, ...], int]:
+        """Recipients per exact combination of reasons (``()``: pending) for a step."""
+        ...
+
+
+__all__ += ["StepDecider"]
 
 
 # --- gateway ------------------------------------------------------------------

@@ -19,18 +19,23 @@ from typing import Any
 import attrs
 
 from smscampaign.domain.campaign import Campaign, CampaignState
-from smscampaign.domain.contact import DEFAULT_ACCOUNT, Contact, Recipient, Suppression
+from smscampaign.domain.contact import DEFAULT_ACCOUNT, Consent, Contact, Recipient, Suppression
 from smscampaign.domain.delivery import DeliveryStatus, Send, StatusEvent
 from smscampaign.domain.replies import InboundMessage
 from smscampaign.errors import AlreadyExists, NotFound
 from smscampaign.providers.base import (
+    CONTACT_GROUPS,
     DEFAULT_LEASE,
     RECIPIENT_GROUPS,
     SEND_GROUPS,
     EventOutcome,
+    LogCursor,
+    LogFilter,
     SuppressionRemoval,
     check_claim,
     check_groups,
+    check_limit,
+    check_period,
     send_reason,
 )
 
@@ -739,6 +744,110 @@ class InMemoryStorage:
                     "response": r.response.value,
                     "list": r.list_name,
                 }
+                key = tuple(values[n] for n in names)
+                counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    # -- account views -----------------------------------------------------------
+
+    def iter_sms_log(
+        self,
+        where: LogFilter | None = None,
+        *,
+        account: str = DEFAULT_ACCOUNT,
+        after: LogCursor | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Send]:
+        """An account's messages by ``(created_at, id)``, filtered, after a cursor.
+
+        Raises:
+            ConfigurationError: ``limit`` is negative.
+        """
+        check_limit(limit)
+        where = where or LogFilter()
+        with self._lock:
+            state = self._state
+            found = [
+                s
+                for s in state.sends.values()
+                if state.campaigns[s.campaign_id].account == account
+                and where.matches(s)
+                and (after is None or after.precedes(s))
+            ]
+        found.sort(key=lambda s: (s.created_at, s.id))
+        yield from found if limit is None else found[:limit]
+
+    def iter_replies(
+        self,
+        *,
+        account: str = DEFAULT_ACCOUNT,
+        sender: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Iterator[InboundMessage]:
+        """An account's replies by ``received_at``, then arrival.
+
+        Raises:
+            NaiveDatetimeError: A bound is naive.
+            ConfigurationError: ``until`` is not after ``since``.
+        """
+        check_period(since, until)
+        with self._lock:
+            found = [
+                m
+                for m in self._state.inbound
+                if m.account == account
+                and sender in (None, m.sender.e164)
+                and (since is None or m.received_at >= since)
+                and (until is None or m.received_at < until)
+            ]
+        found.sort(key=lambda m: m.received_at)  # stable: arrival order among equal times
+        yield from found
+
+    def iter_contacts(
+        self,
+        *,
+        account: str = DEFAULT_ACCOUNT,
+        consent: Consent | None = None,
+        e164: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Contact]:
+        """An account's contacts by id, optionally of one consent or number.
+
+        Raises:
+            ConfigurationError: ``limit`` is negative.
+        """
+        check_limit(limit)
+        with self._lock:
+            found = sorted(
+                (
+                    c
+                    for (acc, contact_id), c in self._state.contacts.items()
+                    if acc == account
+                    and consent in (None, c.consent)
+                    and e164 in (None, c.phone.e164)
+                    and (after is None or contact_id > after)
+                ),
+                key=lambda c: c.id,
+            )
+        yield from found if limit is None else found[:limit]
+
+    def count_contacts(
+        self, *, account: str = DEFAULT_ACCOUNT, by: Sequence[str] = ("consent",)
+    ) -> dict[tuple[str, ...], int]:
+        """Count an account's contacts grouped by fields of ``CONTACT_GROUPS``.
+
+        Raises:
+            ConfigurationError: ``by`` names an unknown field.
+        """
+        names = check_groups(by, CONTACT_GROUPS)
+        counts: dict[tuple[str, ...], int] = {}
+        with self._lock:
+            for (acc, _), contact in self._state.contacts.items():
+                if acc != account:
+                    continue
+                values = {"consent": contact.consent.value}
                 key = tuple(values[n] for n in names)
                 counts[key] = counts.get(key, 0) + 1
         return counts

@@ -44,14 +44,17 @@ import heapq
 import hmac
 import json
 import math
+import os
 import re
+import sqlite3
 import struct
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import IO, Any, NamedTuple
 
 import attrs
 
@@ -78,6 +81,11 @@ from smscampaign.providers.gateway import (
     webhook_verification_error,
 )
 
+if sys.platform != "win32":
+    import fcntl
+else:  # pragma: no cover - Windows: SQLite's own locking alone
+    fcntl = None
+
 __all__ = [
     "DEFAULT_OUTCOMES",
     "DEFAULT_REPLIES",
@@ -85,6 +93,7 @@ __all__ = [
     "MAGIC_NUMBERS",
     "SIGNATURE_HEADER",
     "SIMULATION_START",
+    "CarrierLedger",
     "CarrierRule",
     "Latency",
     "Outcome",
@@ -639,6 +648,150 @@ def _pick(choices: Sequence[tuple[Any, int]], r: int) -> Any:
     return choices[-1][0]
 
 
+class CarrierLedger:
+    """The messages a simulated carrier accepted, by idempotency key, in a file processes share.
+
+    A real carrier honours an idempotency key whichever of your processes
+    sends it. :class:`SimulatedGateway` objects given ledgers on the same
+    file do too: a key one of them accepted is a replay for every other,
+    which returns the first receipt and sends nothing. So a worker that dies
+    after the carrier accepted a message and before the send was saved, and
+    whose send another worker then retries with the same key, still gets
+    each message to its number once, and a test can check it here.
+
+    The file is SQLite (WAL); each accepted message is one row, written in
+    its own transaction before ``send`` returns. Processes take turns through
+    a lock file beside it (``<path>.lock``), which wakes a waiting process at
+    once where SQLite's own busy handler would sleep. Callbacks and replies stay
+    with the gateway that accepted the message; refusals are not recorded
+    (they are decided again, the same way, from the same seed).
+
+    Args:
+        path: The ledger file (created when missing).
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self._lock = _LedgerLock(self.path + ".lock")
+        self._conn = sqlite3.connect(
+            self.path, timeout=60.0, isolation_level=None, check_same_thread=False
+        )
+        self._conn.execute("PRAGMA journal_mode = WAL")
+        self._conn.execute("PRAGMA synchronous = NORMAL")
+        self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS accepted (key TEXT PRIMARY KEY, "
+            "recipient TEXT NOT NULL, sender TEXT NOT NULL, body TEXT NOT NULL, "
+            "receipt TEXT NOT NULL, replays INTEGER NOT NULL DEFAULT 0)"
+        )
+
+    def find(self, key: str) -> tuple[OutboundMessage, SendReceipt] | None:
+        """The first message accepted under ``key`` and its receipt, counting a replay."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT key, recipient, sender, body, receipt FROM accepted WHERE key = ?", (key,)
+            ).fetchone()
+            if row is None:
+                return None
+            self._conn.execute("UPDATE accepted SET replays = replays + 1 WHERE key = ?", (key,))
+        return _ledger_entry(row)
+
+    def record(
+        self, message: OutboundMessage, receipt: SendReceipt
+    ) -> tuple[OutboundMessage, SendReceipt] | None:
+        """Record an accepted message; None, or the entry another gateway recorded first."""
+        doc = {
+            "p": receipt.provider,
+            "id": receipt.provider_message_id,
+            "at": receipt.accepted_at.isoformat(),
+            "s": receipt.status.value,
+            "ps": receipt.provider_status,
+            "parts": list(receipt.part_ids),
+            "seg": receipt.segments,
+            "price": None if receipt.price is None else str(receipt.price),
+            "cur": receipt.currency,
+            "raw": dict(receipt.raw),
+        }
+        key = message.idempotency_key
+        with self._lock:
+            cursor = self._conn.execute(
+                "INSERT OR IGNORE INTO accepted (key, recipient, sender, body, receipt) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (key, message.to, message.sender, message.body, json.dumps(doc)),
+            )
+        return None if cursor.rowcount == 1 else self.find(key)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("SELECT count(*) FROM accepted").fetchone()[0])
+
+    def messages_by_number(self) -> Counter[str]:
+        """How many distinct messages each number was sent (what its owner received)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT recipient, count(*) FROM accepted GROUP BY recipient"
+            ).fetchall()
+        return Counter(dict(rows))
+
+    def replays(self) -> dict[str, int]:
+        """The keys sent again after their first acceptance, with how many times."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT key, replays FROM accepted WHERE replays > 0 ORDER BY rowid"
+            ).fetchall()
+        return dict(rows)
+
+    def close(self) -> None:
+        """Close the file."""
+        with self._lock:
+            self._conn.close()
+        self._lock.close()
+
+    def __repr__(self) -> str:
+        return f"CarrierLedger({self.path!r})"
+
+
+class _LedgerLock:
+    """A lock over threads and processes: a thread lock, then ``flock`` on a file (POSIX)."""
+
+    def __init__(self, path: str) -> None:
+        self._thread = threading.Lock()
+        self._file: IO[bytes] | None = open(path, "a+b") if fcntl is not None else None  # noqa: SIM115
+
+    def __enter__(self) -> None:
+        self._thread.acquire()
+        if self._file is not None and fcntl is not None:
+            fcntl.flock(self._file, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._file is not None and fcntl is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+        self._thread.release()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def _ledger_entry(row: Sequence[Any]) -> tuple[OutboundMessage, SendReceipt]:
+    key, recipient, sender, body, text = row
+    doc = json.loads(text)
+    message = OutboundMessage(to=recipient, sender=sender, body=body, idempotency_key=key)
+    receipt = SendReceipt(
+        provider=doc["p"],
+        provider_message_id=doc["id"],
+        accepted_at=datetime.fromisoformat(doc["at"]),
+        status=doc["s"],
+        provider_status=doc["ps"],
+        part_ids=doc["parts"],
+        segments=doc["seg"],
+        price=doc["price"],
+        currency=doc["cur"],
+        raw=doc["raw"],
+    )
+    return message, receipt
+
+
 class SimulatedGateway:
     """A simulated SMS provider with a deterministic carrier behind it.
 
@@ -683,6 +836,9 @@ class SimulatedGateway:
         inbound_url: Where inbound messages go.
         number: Our number: the default ``to`` of injected replies.
         honour_opt_outs: Refuse messages to numbers that replied STOP (21610), until START.
+        ledger: A :class:`CarrierLedger` (or the path of its file) shared with
+            other gateways, in this process or others: idempotency keys are
+            then honoured across all of them, as one carrier would.
 
     Raises:
         ConfigurationError: A rate is outside [0, 1], or the weights are unusable.
@@ -715,8 +871,12 @@ class SimulatedGateway:
         inbound_url: str = "https://simulated.invalid/inbound",
         number: str = "+12125550100",
         honour_opt_outs: bool = True,
+        ledger: CarrierLedger | str | os.PathLike[str] | None = None,
     ) -> None:
         self.seed = int(seed)
+        self.ledger = (
+            ledger if ledger is None or isinstance(ledger, CarrierLedger) else CarrierLedger(ledger)
+        )
         self.clock: Callable[[], datetime] = clock if clock is not None else VirtualClock()
         self.rules: tuple[CarrierRule, ...] = tuple(rules)
         for rule in self.rules:
@@ -849,6 +1009,8 @@ class SimulatedGateway:
             self.attempts_by_number[to] += 1
             key = message.idempotency_key
             previous = self._by_key.get(key)
+            if self.ledger is not None and not isinstance(previous and previous[1], GatewayError):
+                previous = self.ledger.find(key) or previous
             if previous is not None:
                 return self._replay(message, *previous)
             now = self.clock()
@@ -891,6 +1053,10 @@ class SimulatedGateway:
                 currency=self.currency if price is not None else None,
                 raw=_receipt_raw(message_id, message, segments),
             )
+            if self.ledger is not None:
+                first = self.ledger.record(message, receipt)
+                if first is not None:  # another gateway on the ledger accepted the key meanwhile
+                    return self._replay(message, *first)
             flight = _Flight(message, message_id, segments, parts, price)
             self._schedule(flight, manifest, rule, u, now_us, handoff_us)
             self._by_key[key] = (message, receipt)

@@ -16,6 +16,7 @@ they name. Serialization lives here and nowhere else.
 
 from __future__ import annotations
 
+import heapq
 import json
 import operator
 import sqlite3
@@ -38,6 +39,7 @@ from smscampaign.domain.campaign import (
 )
 from smscampaign.domain.contact import (
     DEFAULT_ACCOUNT,
+    Consent,
     Contact,
     Recipient,
     Suppression,
@@ -50,20 +52,35 @@ from smscampaign.domain.delivery import (
     RetryPolicy,
     Send,
     StatusEvent,
+    _attempt_as_given,
+    _send_as_given,
 )
 from smscampaign.domain.phone import PhoneNumber
 from smscampaign.domain.replies import InboundMessage
-from smscampaign.eligibility import DEFAULT_RULES, Decision, Eligibility, ReasonCounts, Rule
+from smscampaign.eligibility import (
+    DEFAULT_RULES,
+    Decision,
+    Eligibility,
+    ReasonCounts,
+    ReasonLike,
+    Rule,
+    StepSummary,
+)
 from smscampaign.errors import AlreadyExists, NotFound, SchemaError, StorageError
 from smscampaign.providers._sql_eligibility import StepQuery
 from smscampaign.providers.base import (
+    CONTACT_GROUPS,
     DEFAULT_LEASE,
     RECIPIENT_GROUPS,
     SEND_GROUPS,
     EventOutcome,
+    LogCursor,
+    LogFilter,
     SuppressionRemoval,
     check_claim,
     check_groups,
+    check_limit,
+    check_period,
     send_reason,
 )
 
@@ -191,6 +208,26 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 2: counts take each recipient's latest send of a step; this index answers
     # "the latest send per (recipient, step)" from the index alone.
     ("CREATE INDEX sends_latest ON sends (campaign_id, recipient_id, step_id)",),
+    # Version 4: the account views (smscampaign.account): the SMS log in (created_at, id)
+    # order per campaign and per number, replies by time and by sender, contacts
+    # by consent. A send's number and a reply's sender and time become columns.
+    (
+        "ALTER TABLE sends ADD COLUMN to_e164 TEXT NOT NULL DEFAULT ''",
+        "UPDATE sends SET to_e164 = json_extract(data, '$.to')",
+        "CREATE INDEX sends_log ON sends (campaign_id, created_at, id)",
+        "CREATE INDEX sends_log_by_number ON sends (to_e164, created_at, id)",
+        "ALTER TABLE inbound ADD COLUMN sender TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE inbound ADD COLUMN received_at TEXT NOT NULL DEFAULT ''",
+        "UPDATE inbound SET sender = json_extract(data, '$.from'), "
+        "received_at = json_extract(data, '$.at')",
+        "CREATE INDEX inbound_by_time ON inbound (account, received_at, pk)",
+        "CREATE INDEX inbound_by_sender ON inbound (account, sender, received_at, pk)",
+        "CREATE INDEX contacts_by_consent ON contacts (account, consent, id)",
+    ),
+    # Version 5: eligibility in SQL (providers/_sql_eligibility.py) reads a
+    # campaign's recipients in the order they were added, so the contacts and
+    # sends it looks up next lie close to the last ones read.
+    ("CREATE INDEX recipients_in_order ON recipients (campaign_id, pk)",),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -231,7 +268,7 @@ def _json(value: Any) -> str:
 def _fields_json(fields: Mapping[str, str]) -> str:
     if not fields:
         return "{}"
-    return _ENCODER.encode(fields.to_dict() if isinstance(fields, FrozenMap) else dict(fields))
+    return _compact_json(fields.to_dict() if isinstance(fields, FrozenMap) else dict(fields))
 
 
 def _json_default(value: Any) -> Any:
@@ -248,6 +285,25 @@ def _json_default(value: Any) -> Any:
 
 # One encoder, built once: json.dumps() with options builds a new one per call.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_json_default)
+
+# The C encoder _ENCODER uses, built once too (JSONEncoder.encode() builds one
+# per call): what record_events writes per event. Without a markers dict it
+# skips the check for circular references, which documents of plain values
+# built here never have. None where the interpreter has no C accelerator.
+_C_ENCODE: Any = (
+    None
+    if getattr(json.encoder, "c_make_encoder", None) is None
+    else json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+        None, _json_default, json.encoder.encode_basestring, None, ":", ",", False, False, True
+    )
+)
+
+
+def _compact_json(value: Any) -> str:
+    """``_json(value)``, the same text, with the encoder built once."""
+    if _C_ENCODE is None:
+        return _ENCODER.encode(value)
+    return "".join(_C_ENCODE(value, 0))
 
 
 def _policy_doc(policy: RetryPolicy) -> list[Any]:
@@ -372,6 +428,62 @@ def _send_from(doc: Mapping[str, Any]) -> Send:
     )
 
 
+_STATUSES = {s.value: s for s in DeliveryStatus}
+_REASONS = {r.value: r for r in FailureReason}
+
+
+def _stored_attempt(doc: Mapping[str, Any]) -> Attempt:
+    """``_attempt(doc)`` without re-checking the values: ``doc`` is one this adapter wrote."""
+    reason = doc.get("r")
+    price = doc.get("pr")
+    return _attempt_as_given(
+        number=doc["n"],
+        to=doc["to"],
+        queued_at=_dt(doc["q"]),
+        provider=doc.get("p"),
+        provider_message_id=doc.get("id"),
+        status=_STATUSES[doc.get("s", "queued")],
+        reason=None if reason is None else _REASONS[reason],
+        provider_status=doc.get("ps", ""),
+        provider_code=doc.get("pc"),
+        provider_text=doc.get("pt"),
+        submitted_at=_odt(doc.get("sub")),
+        sent_at=_odt(doc.get("snt")),
+        delivered_at=_odt(doc.get("dlv")),
+        failed_at=_odt(doc.get("fld")),
+        segments=doc.get("seg"),
+        price=None if price is None else Decimal(price),
+        parts=doc.get("pts"),
+        evidence=_evidence_map(doc.get("ev")),
+        part_ids=tuple(doc.get("pids", ())),
+    )
+
+
+def _stored_send(doc: Mapping[str, Any]) -> Send:
+    """``_send_from(doc)`` without re-checking the values: ``doc`` is one this adapter wrote.
+
+    Every value in it came from a checked :class:`Send` through :func:`_send_doc`
+    (times with their offset, statuses and reasons by value), so rebuilding it
+    needs no converter or validator; at a hundred thousand receipts they would
+    be most of the cost.
+    """
+    return _send_as_given(
+        campaign_id=doc["c"],
+        recipient_id=doc["r"],
+        step_id=doc["st"],
+        to=doc["to"],
+        created_at=_dt(doc["at"]),
+        body=doc.get("b", ""),
+        attempts=tuple([_stored_attempt(a) for a in doc.get("a", ())]),
+        skip_reasons=tuple(doc.get("sk", ())),
+        canceled_at=_odt(doc.get("cx")),
+        gave_up_at=_odt(doc.get("gu")),
+        due_at=_odt(doc.get("due")),
+        policy=_policy(doc["pol"]) if "pol" in doc else _DEFAULT_POLICY,
+        id=doc["id"],
+    )
+
+
 # What a send's document holds besides its attempts (see _send_doc).
 _SEND_DOC_FIELDS = operator.attrgetter(
     "campaign_id", "recipient_id", "step_id", "to", "created_at", "body", "skip_reasons",
@@ -396,12 +508,59 @@ def _patched_send_doc(doc: dict[str, Any], before: Send, after: Send) -> str:
         return _send_doc(after)
     for index, (old, new) in enumerate(zip(before.attempts, after.attempts, strict=True)):
         if old is not new:
-            attempts[index] = _attempt_doc(new)
-    return _json(doc)
+            attempts[index] = _patched_attempt_doc(attempts[index], old, new)
+    return _compact_json(doc)
+
+
+def _patched_attempt_doc(doc: Mapping[str, Any], before: Attempt, after: Attempt) -> dict[str, Any]:
+    """``_attempt_doc(after)``, reusing from ``doc`` (``before``'s) the times it shares.
+
+    Formatting a time is the costly part of an attempt's document, and an
+    event changes at most one of them. Same keys, in the same order.
+    """
+    a = after
+    new_doc: dict[str, Any] = {
+        "n": a.number,
+        "to": a.to,
+        "q": doc["q"] if a.queued_at is before.queued_at else _ts(a.queued_at),
+    }
+    if a.provider is not None:
+        new_doc["p"] = a.provider
+    if a.provider_message_id is not None:
+        new_doc["id"] = a.provider_message_id
+    if a.reason is not None:
+        new_doc["r"] = a.reason.value
+    if a.provider_code is not None:
+        new_doc["pc"] = a.provider_code
+    if a.provider_text is not None:
+        new_doc["pt"] = a.provider_text
+    for key, old, new in (
+        ("sub", before.submitted_at, a.submitted_at),
+        ("snt", before.sent_at, a.sent_at),
+        ("dlv", before.delivered_at, a.delivered_at),
+        ("fld", before.failed_at, a.failed_at),
+    ):
+        if new is not None:
+            new_doc[key] = doc[key] if new is old and key in doc else _ts(new)
+    if a.segments is not None:
+        new_doc["seg"] = a.segments
+    if a.price is not None:
+        new_doc["pr"] = str(a.price)
+    if a.parts is not None:
+        new_doc["pts"] = a.parts
+    if a.part_ids:
+        new_doc["pids"] = list(a.part_ids)
+    if a.status is not DeliveryStatus.QUEUED:
+        new_doc["s"] = a.status.value
+    if a.provider_status:
+        new_doc["ps"] = a.provider_status
+    if a.evidence:
+        new_doc["ev"] = {k: list(v) for k, v in a.evidence.items()}
+    return new_doc
 
 
 def _event_doc(e: StatusEvent) -> str:
-    return _json(
+    return _compact_json(
         {
             "p": e.provider,
             "id": e.provider_message_id,
@@ -416,7 +575,7 @@ def _event_doc(e: StatusEvent) -> str:
             "pr": None if e.price is None else str(e.price),
             "part": e.part,
             "parts": e.parts,
-            "raw": e.raw,
+            "raw": e.raw.to_dict(),
         }
     )
 
@@ -613,7 +772,34 @@ def _send_row(send: Send) -> tuple[Any, ...]:
         _ots(send.due_at),
         _ots(send.sent_on),
         _send_doc(send),
+        send.to,
     )
+
+
+def _event_sends(
+    conn: sqlite3.Connection, events: Iterable[StatusEvent]
+) -> tuple[dict[tuple[str, str], int], dict[int, str]]:
+    """The sends a batch of events names: ``(provider, message id) -> send pk``, ``pk -> data``.
+
+    An attempt indexed without a provider is under ``""``. One query: by the
+    primary key of ``send_messages`` (provider and message id), then the sends.
+    """
+    providers = {e.provider for e in events}
+    providers.add("")
+    ids = list({e.provider_message_id for e in events})
+    where: dict[tuple[str, str], int] = {}
+    data: dict[int, str] = {}
+    if not ids:
+        return where, data
+    for provider, message_id, pk, text in conn.execute(
+        "SELECT m.provider, m.message_id, m.send_pk, s.data FROM send_messages m "
+        "JOIN sends s ON s.pk = m.send_pk "
+        f"WHERE m.provider IN ({_marks(len(providers))}) AND m.message_id IN ({_marks(len(ids))})",
+        [*providers, *ids],
+    ):
+        where[provider, message_id] = pk
+        data[pk] = text
+    return where, data
 
 
 # --- the adapter -------------------------------------------------------------------
@@ -1002,24 +1188,30 @@ class SQLiteStorage:
                     ).fetchone():
                         raise NotFound(f"no campaign {campaign_id!r}", value=campaign_id)
                     known.add(campaign_id)
-                conn.executemany(_INSERT_CONTACT, [_contact_row(r.contact) for r in batch])
+                # New contacts get the pks start, start + 1, ... in batch order.
+                start = conn.execute("SELECT coalesce(max(pk), 0) + 1 FROM contacts").fetchone()[0]
                 before = conn.total_changes
                 conn.executemany(
-                    _INSERT_RECIPIENT,
-                    [
-                        (
-                            r.campaign_id,
-                            r.contact.id,
-                            r.status.value,
-                            r.response.value,
-                            r.list_name,
-                            _fields_json(r.fields),
-                            r.contact.account,
-                            r.contact.id,
-                        )
-                        for r in batch
-                    ],
+                    _INSERT_CONTACT_AT,
+                    [(start + i, *_contact_row(r.contact)) for i, r in enumerate(batch)],
                 )
+                rows: list[tuple[Any, ...]]
+                if conn.total_changes - before == len(batch):
+                    # Every contact was new (a fresh list): each recipient's
+                    # contact pk is known, so no lookup per row.
+                    sql, rows = _INSERT_RECIPIENT_AT, [
+                        (r.campaign_id, start + i, r.contact.id, r.status.value,
+                         r.response.value, r.list_name, _fields_json(r.fields))
+                        for i, r in enumerate(batch)
+                    ]  # fmt: skip
+                else:
+                    sql, rows = _INSERT_RECIPIENT, [
+                        (r.campaign_id, r.contact.id, r.status.value, r.response.value,
+                         r.list_name, _fields_json(r.fields), r.contact.account, r.contact.id)
+                        for r in batch
+                    ]  # fmt: skip
+                before = conn.total_changes
+                conn.executemany(sql, rows)
                 added += conn.total_changes - before
             return added
 
@@ -1138,8 +1330,14 @@ class SQLiteStorage:
             for batch in _batched(sends, 2000):
                 if any_parked:
                     batch = [self._apply_parked(conn, s) for s in batch]
+                rows = [_send_row(s) for s in batch]
                 try:
-                    conn.executemany(_UPSERT_SEND, [_send_row(s) for s in batch])
+                    # A saved send changes only in what happens to it: the cheap
+                    # upsert leaves the indexes on its fixed columns alone. A row
+                    # it skips (an id reused for another recipient, step, number
+                    # or creation time) is replaced whole by the full upsert.
+                    if conn.executemany(_SAVE_SEND, rows).rowcount != len(rows):
+                        conn.executemany(_UPSERT_SEND, rows)
                 except sqlite3.IntegrityError as exc:
                     raise NotFound(
                         f"a send's recipient is not stored ({exc})", value=batch
@@ -1263,83 +1461,86 @@ class SQLiteStorage:
     def record_events(self, events: Iterable[StatusEvent]) -> EventOutcome:
         """Append events to the log and apply each new one to its attempt.
 
-        Works in batches: one query finds which events are new, one finds
-        their sends, and the log rows and send updates are written with
-        ``executemany``.
+        Works in batches of events: one query finds the sends their provider
+        message ids name, with each send's document; one ``INSERT OR IGNORE``
+        appends the batch to the log, a dedup key already there making a
+        duplicate; each send folds in its new events in arrival order; one
+        ``executemany`` writes the sends back.
         """
 
         def write(conn: sqlite3.Connection) -> EventOutcome:
             stored = duplicates = parked = 0
             touched: dict[int, Send] = {}
             for batch in _batched(events, _BATCH):
-                keys = [e.dedup_key for e in batch]
-                seen = {
-                    row[0]
-                    for row in conn.execute(
-                        f"SELECT dedup_key FROM events WHERE dedup_key IN ({_marks(len(keys))})",
-                        keys,
-                    )
-                }
-                fresh: list[tuple[StatusEvent, str]] = []
-                for event, key in zip(batch, keys, strict=True):
-                    if key in seen:
-                        duplicates += 1
-                    else:
-                        seen.add(key)
-                        fresh.append((event, key))
-                if not fresh:
-                    continue
-                ids = list({e.provider_message_id for e, _ in fresh})
-                where: dict[tuple[str, str], int] = {
-                    (p, m): pk
-                    for p, m, pk in conn.execute(
-                        "SELECT provider, message_id, send_pk FROM send_messages "
-                        f"WHERE message_id IN ({_marks(len(ids))})",
-                        ids,
-                    )
-                }
-                # The batch's sends as they stand before it, with the parsed
-                # document of those read now (to re-serialize only what changes).
-                before: dict[int, Send] = {}
-                docs: dict[int, dict[str, Any]] = {}
-                missing = [pk for pk in set(where.values()) if pk not in touched]
-                if missing:
-                    for pk, data in conn.execute(
-                        f"SELECT pk, data FROM sends WHERE pk IN ({_marks(len(missing))})",
-                        missing,
-                    ):
-                        docs[pk] = json.loads(data)
-                        before[pk] = _send_from(docs[pk])
-                changed: dict[int, Send] = {}
+                unique: dict[str, StatusEvent] = {}  # by dedup key, the first of each
+                for event in batch:
+                    unique.setdefault(event.dedup_key, event)
+                duplicates += len(batch) - len(unique)
+                where, data = _event_sends(conn, unique.values())
+                targets: list[int | None] = []
                 log_rows = []
-                for event, key in fresh:
-                    pk = where.get((event.provider, event.provider_message_id))
-                    if pk is None:
-                        pk = where.get(("", event.provider_message_id))
-                    if pk is None:
-                        parked += 1
-                    else:
-                        current = changed.get(pk) or before.get(pk)
-                        if current is None:  # changed by an earlier batch
-                            current = before[pk] = touched[pk]
-                        changed[pk] = touched[pk] = current.apply(event)
+                # Explicit pks after the last row's: the rows that get theirs are
+                # the new ones (INSERT OR IGNORE skips a dedup key already logged).
+                last = conn.execute("SELECT coalesce(max(pk), 0) FROM events").fetchone()[0]
+                for pk, (key, event) in enumerate(unique.items(), last + 1):
+                    message_id = event.provider_message_id
+                    send_pk = where.get((event.provider, message_id))
+                    if send_pk is None:
+                        send_pk = where.get(("", message_id))
+                    targets.append(send_pk)
                     log_rows.append(
                         (
+                            pk,
                             key,
                             event.provider,
-                            event.provider_message_id,
-                            int(pk is None),
+                            message_id,
+                            int(send_pk is None),
                             _event_doc(event),
                         )
                     )
-                    stored += 1
+                before_changes = conn.total_changes
                 conn.executemany(
-                    "INSERT INTO events (dedup_key, provider, message_id, parked, data) "
-                    "VALUES (?, ?, ?, ?, ?)",
+                    "INSERT OR IGNORE INTO events (pk, dedup_key, provider, message_id, parked, "
+                    "data) VALUES (?, ?, ?, ?, ?, ?)",
                     log_rows,
                 )
-                if changed:
-                    self._save_applied(conn, changed, before, docs, where)
+                new = conn.total_changes - before_changes
+                stored += new
+                duplicates += len(log_rows) - new
+                logged = (
+                    None  # all of them
+                    if new == len(log_rows)
+                    else {
+                        pk for (pk,) in conn.execute("SELECT pk FROM events WHERE pk > ?", (last,))
+                    }
+                )
+                # The new events of each send, in arrival order; sends in the
+                # order first touched.
+                per_send: dict[int, list[StatusEvent]] = {}
+                for row, send_pk, event in zip(log_rows, targets, unique.values(), strict=True):
+                    if logged is not None and row[0] not in logged:
+                        continue
+                    if send_pk is None:
+                        parked += 1
+                    else:
+                        per_send.setdefault(send_pk, []).append(event)
+                if not per_send:
+                    continue
+                # Each send as it stands before the batch, with the parsed document
+                # of those read now (to re-serialize only what changes).
+                before: dict[int, Send] = {}
+                docs: dict[int, dict[str, Any]] = {}
+                changed: dict[int, Send] = {}
+                for send_pk, applied in per_send.items():
+                    current = touched.get(send_pk)
+                    if current is None:  # not changed by an earlier batch: read it now
+                        doc = docs[send_pk] = json.loads(data[send_pk])
+                        current = _stored_send(doc)
+                    before[send_pk] = current
+                    for event in applied:
+                        current = current.apply(event)
+                    changed[send_pk] = touched[send_pk] = current
+                self._save_applied(conn, changed, before, docs, where)
             return EventOutcome(
                 stored=stored,
                 duplicates=duplicates,
@@ -1419,13 +1620,15 @@ class SQLiteStorage:
 
         def write(conn: sqlite3.Connection) -> bool:
             cursor = conn.execute(
-                "INSERT OR IGNORE INTO inbound (provider, message_id, account, data) "
-                "VALUES (?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO inbound (provider, message_id, account, data, sender, "
+                "received_at) VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     message.provider,
                     message.provider_message_id,
                     message.account,
                     _inbound_doc(message),
+                    message.sender.e164,
+                    _ts(message.received_at),
                 ),
             )
             return cursor.rowcount == 1
@@ -1495,6 +1698,212 @@ class SQLiteStorage:
         rows = self._read(
             f"SELECT {select} FROM recipients WHERE campaign_id = ?{group}", (campaign_id,)
         )
+        return {tuple(row[:-1]): row[-1] for row in rows if row[-1]}
+
+    # -- account views -----------------------------------------------------------
+    # The SMS log is read in (created_at, id) order per campaign from sends_log
+    # and the account's campaigns are merged, so a first page costs a page per
+    # campaign whatever the number of messages. Filters by number or recipient
+    # select few rows: one query over the account's campaigns.
+
+    def iter_sms_log(
+        self,
+        where: LogFilter | None = None,
+        *,
+        account: str = DEFAULT_ACCOUNT,
+        after: LogCursor | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Send]:
+        """An account's messages by ``(created_at, id)``, filtered, after a cursor, in pages.
+
+        Raises:
+            ConfigurationError: ``limit`` is negative.
+        """
+        check_limit(limit)
+        return self._sms_log(where or LogFilter(), account, after, limit)
+
+    def _sms_log(
+        self, where: LogFilter, account: str, after: LogCursor | None, limit: int | None
+    ) -> Iterator[Send]:
+        if limit == 0:
+            return
+        conditions, params = _log_conditions(where)
+        # The keyset starts at the later of the period's start and the cursor, so
+        # the index range begins there instead of filtering everything before it.
+        start = ("", "") if where.since is None else (_ts(where.since), "")
+        if after is not None:
+            start = max(start, (_ts(after.at), after.send_id))
+        page = _BATCH if limit is None else min(limit, _BATCH)
+        if where.to is not None or where.contact_id is not None:
+            index = "sends_log_by_number" if where.to is not None else "sends_by_recipient"
+            streams = [
+                self._log_rows(
+                    "s.campaign_id IN (SELECT id FROM campaigns WHERE account = ?)",
+                    [account],
+                    conditions,
+                    params,
+                    start,
+                    page,
+                    index,
+                )
+            ]
+        else:
+            ids = [
+                row[0]
+                for row in self._read(
+                    "SELECT id FROM campaigns WHERE account = ? AND (? IS NULL OR id = ?) "
+                    "ORDER BY id",
+                    (account, where.campaign_id, where.campaign_id),
+                )
+            ]
+            streams = [
+                self._log_rows(
+                    "s.campaign_id = ?", [campaign_id], conditions, params, start, page, "sends_log"
+                )
+                for campaign_id in ids
+            ]
+        rows = streams[0] if len(streams) == 1 else heapq.merge(*streams, key=_log_key)
+        for count, row in enumerate(rows, 1):
+            yield _send(row[2])
+            if count == limit:
+                return
+
+    def _log_rows(
+        self,
+        scope: str,
+        scope_params: list[Any],
+        conditions: str,
+        params: list[Any],
+        start: tuple[str, str],
+        page: int,
+        index: str | None = None,
+    ) -> Iterator[tuple[str, str, str]]:
+        """``(created_at, id, data)`` rows of one scope, in log order, a keyset page at a time."""
+        indexed = f" INDEXED BY {index}" if index else ""
+        sql = (
+            f"SELECT s.created_at, s.id, s.data FROM sends s{indexed} WHERE {scope} "
+            f"AND (s.created_at, s.id) > (?, ?){conditions} ORDER BY s.created_at, s.id LIMIT ?"
+        )
+        last = start
+        while True:
+            rows = self._read(sql, (*scope_params, *last, *params, page))
+            yield from rows
+            if len(rows) < page:
+                return
+            last = (rows[-1][0], rows[-1][1])
+
+    def iter_replies(
+        self,
+        *,
+        account: str = DEFAULT_ACCOUNT,
+        sender: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Iterator[InboundMessage]:
+        """An account's replies by ``received_at``, then arrival, in pages.
+
+        Raises:
+            NaiveDatetimeError: A bound is naive.
+            ConfigurationError: ``until`` is not after ``since``.
+        """
+        check_period(since, until)
+        return self._replies(account, sender, since, until)
+
+    def _replies(
+        self, account: str, sender: str | None, since: datetime | None, until: datetime | None
+    ) -> Iterator[InboundMessage]:
+        conditions = ""
+        params: list[Any] = [account]
+        if sender is not None:
+            conditions += " AND sender = ?"
+            params.append(sender)
+        if since is not None:
+            conditions += " AND received_at >= ?"
+            params.append(_ts(since))
+        if until is not None:
+            conditions += " AND received_at < ?"
+            params.append(_ts(until))
+        index = "inbound_by_time" if sender is None else "inbound_by_sender"
+        # The keyset starts at ``since`` (pks start at 1), so the index range does too.
+        last: tuple[str, int] = ("", 0) if since is None else (_ts(since), 0)
+        while True:
+            rows = self._read(
+                f"SELECT received_at, pk, data FROM inbound INDEXED BY {index} "
+                f"WHERE account = ?{conditions} "
+                "AND (received_at, pk) > (?, ?) ORDER BY received_at, pk LIMIT ?",
+                (*params, *last, _BATCH),
+            )
+            for row in rows:
+                yield _inbound(row[2])
+            if len(rows) < _BATCH:
+                return
+            last = (rows[-1][0], rows[-1][1])
+
+    def iter_contacts(
+        self,
+        *,
+        account: str = DEFAULT_ACCOUNT,
+        consent: Consent | None = None,
+        e164: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Contact]:
+        """An account's contacts by id, optionally of one consent or number, in pages.
+
+        Raises:
+            ConfigurationError: ``limit`` is negative.
+        """
+        check_limit(limit)
+        return self._contacts(account, consent, e164, after, limit)
+
+    def _contacts(
+        self,
+        account: str,
+        consent: Consent | None,
+        e164: str | None,
+        after: str | None,
+        limit: int | None,
+    ) -> Iterator[Contact]:
+        conditions = ""
+        params: list[Any] = [account]
+        if consent is not None:
+            conditions += " AND c.consent = ?"
+            params.append(Consent(consent).value)
+        if e164 is not None:
+            conditions += " AND c.e164 = ?"
+            params.append(e164)
+        # A number has few contacts: find them by number, then order those by id.
+        indexed = " INDEXED BY contacts_by_number" if e164 is not None else ""
+        last = after or ""
+        left = limit
+        while left is None or left > 0:
+            page = _BATCH if left is None else min(left, _BATCH)
+            rows = self._read(
+                f"SELECT {_CONTACT_COLUMNS} FROM contacts c{indexed} "
+                f"WHERE c.account = ?{conditions} AND c.id > ? ORDER BY c.id LIMIT ?",
+                (*params, last, page),
+            )
+            for row in rows:
+                yield _contact(row)
+            if len(rows) < page:
+                return
+            last = rows[-1][0]
+            if left is not None:
+                left -= len(rows)
+
+    def count_contacts(
+        self, *, account: str = DEFAULT_ACCOUNT, by: Sequence[str] = ("consent",)
+    ) -> dict[tuple[str, ...], int]:
+        """Count an account's contacts with one ``GROUP BY`` query.
+
+        Raises:
+            ConfigurationError: ``by`` names an unknown field.
+        """
+        names = check_groups(by, CONTACT_GROUPS)
+        columns = [_CONTACT_GROUP_COLUMNS[n] for n in names]
+        select = ", ".join([*columns, "count(*)"])
+        group = f" GROUP BY {', '.join(columns)}" if columns else ""
+        rows = self._read(f"SELECT {select} FROM contacts WHERE account = ?{group}", (account,))
         return {tuple(row[:-1]): row[-1] for row in rows if row[-1]}
 
     # -- eligibility pushed into SQL --
@@ -1617,6 +2026,84 @@ class SQLiteStorage:
         eligible = sum(row[1] for row in groups if row[0] == 0)
         return ReasonCounts(total, eligible, query.ordered_counts(groups))
 
+    def summarize_step(
+        self,
+        campaign: Campaign,
+        step: Step | str,
+        *,
+        now: datetime,
+        suppressed_account: str | None = None,
+        rules: Sequence[Rule] | None = None,
+    ) -> StepSummary:
+        """Who is pending for a step and how many each combination of reasons excludes, at once.
+
+        :meth:`pending_step_ids` and :meth:`count_step_reasons` from one
+        query instead of two: SQLite computes each recipient's reasons once and
+        streams its id and a bit mask, in the order recipients were added.
+
+        Args:
+            campaign: The campaign.
+            step: The step, or its id.
+            now: The moment of the decision (aware).
+            suppressed_account: The account whose suppression list applies
+                (default: the campaign's).
+            rules: The rules; other than the defaults, decided in Python.
+
+        Returns:
+            The summary, as :meth:`Eligibility.summarize` gives it.
+
+        Raises:
+            InvalidCampaign: The step is not one of the campaign's.
+            NaiveDatetimeError: ``now`` is naive.
+        """
+        account = campaign.account if suppressed_account is None else suppressed_account
+        engine = Eligibility(campaign, step, now=now, rules=rules)
+        if rules is not None and tuple(rules) != DEFAULT_RULES:
+            python = Eligibility(
+                campaign, engine.step, now=now, suppressed=self._suppressed(account), rules=rules
+            )
+            return python.summarize(self.iter_recipients(campaign.id))
+        query = self._step_query(campaign, engine.step, now, account)
+        cursor = self._cursor(query.masks_sql, query.params)
+        try:
+            return query.summary(cursor)
+        finally:
+            cursor.close()
+
+    def count_step_combinations(
+        self,
+        campaign: Campaign,
+        step: Step | str,
+        *,
+        now: datetime,
+        suppressed_account: str | None = None,
+    ) -> dict[tuple[ReasonLike, ...], int]:
+        """Count the recipients of a step per exact combination of reasons, in SQL.
+
+        The same ``GROUP BY`` as :meth:`count_step_reasons`, with the
+        combinations kept apart: a recipient excluded for two reasons counts
+        once, under the pair; ``()`` counts the pending recipients. The
+        runner compares these between evaluations to tell whether anyone's
+        lasting reasons changed (see docs/runner.md).
+
+        Returns:
+            Recipients per tuple of reasons (in report order), as counting
+            ``decision.reasons`` over :meth:`Eligibility.decide` gives.
+
+        Raises:
+            InvalidCampaign: The step is not one of the campaign's.
+            NaiveDatetimeError: ``now`` is naive.
+        """
+        account = campaign.account if suppressed_account is None else suppressed_account
+        engine = Eligibility(campaign, step, now=now)
+        query = self._step_query(campaign, engine.step, now, account)
+        cursor = self._cursor(query.counts_sql, query.params)
+        try:
+            groups = cursor.fetchall()
+        finally:
+            cursor.close()
+        return {query.reasons(row[0]): row[1] for row in groups}
+
     def _step_query(self, campaign: Campaign, step: Step, now: datetime, account: str) -> StepQuery:
         return StepQuery(
             campaign,
@@ -1661,6 +2148,34 @@ class SQLiteStorage:
 _SEND_GROUP_COLUMNS = {"step": "s.step_id", "status": "s.status", "reason": "s.reason",
                        "list": "r.list_name"}  # fmt: skip
 _RECIPIENT_GROUP_COLUMNS = {"status": "status", "response": "response", "list": "list_name"}
+_CONTACT_GROUP_COLUMNS = {"consent": "consent"}
+
+
+def _log_conditions(where: LogFilter) -> tuple[str, list[Any]]:
+    """The SQL conditions (each starting `` AND``) and parameters of a log filter."""
+    sql = ""
+    params: list[Any] = []
+    for column, value in (
+        ("s.campaign_id = ?", where.campaign_id),
+        ("s.step_id = ?", where.step_id),
+        ("s.to_e164 = ?", where.to),
+        ("s.recipient_id = ?", where.contact_id),
+        ("s.created_at >= ?", _ots(where.since)),
+        ("s.created_at < ?", _ots(where.until)),
+    ):
+        if value is not None:
+            sql += f" AND {column}"
+            params.append(value)
+    if where.statuses is not None:
+        statuses = sorted(s.value for s in where.statuses)
+        sql += f" AND s.status IN ({_marks(len(statuses))})"
+        params += statuses
+    return sql, params
+
+
+def _log_key(row: tuple[str, str, str]) -> tuple[str, str]:
+    return (row[0], row[1])
+
 
 _UPSERT_CONTACT = (
     "INSERT INTO contacts (account, id, e164, region, kind, verified, zones, first_name, "
@@ -1670,22 +2185,39 @@ _UPSERT_CONTACT = (
     "first_name = excluded.first_name, last_name = excluded.last_name, email = excluded.email, "
     "fields = excluded.fields, consent = excluded.consent, time_zone = excluded.time_zone"
 )
-_INSERT_CONTACT = (
-    "INSERT OR IGNORE INTO contacts (account, id, e164, region, kind, verified, zones, "
-    "first_name, last_name, email, fields, consent, time_zone) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
 _INSERT_RECIPIENT = (
     "INSERT OR IGNORE INTO recipients (campaign_id, contact_pk, contact_id, status, response, "
     "list_name, fields) SELECT ?, pk, ?, ?, ?, ?, ? FROM contacts WHERE account = ? AND id = ?"
 )
+_INSERT_CONTACT_AT = (  # with the pk given
+    "INSERT OR IGNORE INTO contacts (pk, account, id, e164, region, kind, verified, zones, "
+    "first_name, last_name, email, fields, consent, time_zone) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_RECIPIENT_AT = (  # with the contact's pk given
+    "INSERT OR IGNORE INTO recipients (campaign_id, contact_pk, contact_id, status, response, "
+    "list_name, fields) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
 _UPSERT_SEND = (
     "INSERT INTO sends (id, campaign_id, recipient_id, step_id, status, reason, created_at, "
-    "due_at, sent_on, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "due_at, sent_on, data, to_e164) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (id) DO UPDATE SET campaign_id = excluded.campaign_id, "
     "recipient_id = excluded.recipient_id, step_id = excluded.step_id, status = excluded.status, "
     "reason = excluded.reason, created_at = excluded.created_at, due_at = excluded.due_at, "
-    "sent_on = excluded.sent_on, data = excluded.data, claimed_by = NULL, claim_until = NULL"
+    "sent_on = excluded.sent_on, data = excluded.data, to_e164 = excluded.to_e164, "
+    "claimed_by = NULL, claim_until = NULL"
+)
+# _UPSERT_SEND for a send whose fixed columns (campaign, recipient, step, creation
+# time, number) are unchanged: the indexes on those columns are not rewritten.
+_SAVE_SEND = (
+    "INSERT INTO sends (id, campaign_id, recipient_id, step_id, status, reason, created_at, "
+    "due_at, sent_on, data, to_e164) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (id) DO UPDATE SET status = excluded.status, reason = excluded.reason, "
+    "due_at = excluded.due_at, sent_on = excluded.sent_on, data = excluded.data, "
+    "claimed_by = NULL, claim_until = NULL "
+    "WHERE campaign_id = excluded.campaign_id AND recipient_id = excluded.recipient_id "
+    "AND step_id = excluded.step_id AND created_at = excluded.created_at "
+    "AND to_e164 = excluded.to_e164"
 )
 _SELECT_RECIPIENTS = (
     "SELECT r.pk, r.contact_id, r.status, r.response, r.list_name, r.fields, "

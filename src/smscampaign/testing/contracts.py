@@ -20,6 +20,7 @@ root never imports it.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
@@ -58,8 +59,14 @@ from smscampaign.domain.delivery import (
 )
 from smscampaign.domain.phone import PhoneNumber
 from smscampaign.domain.replies import InboundMessage
-from smscampaign.errors import AlreadyExists, NotFound, StorageError
-from smscampaign.providers.base import Storage
+from smscampaign.errors import (
+    AlreadyExists,
+    ConfigurationError,
+    NaiveDatetimeError,
+    NotFound,
+    StorageError,
+)
+from smscampaign.providers.base import LogCursor, LogFilter, Storage
 from smscampaign.providers.memory import InMemoryStorage
 from smscampaign.testing.gateway_contract import GatewayContract
 
@@ -665,6 +672,176 @@ class StorageContract:
         with pytest.raises(ValueError, match="cannot group by"):
             storage.count_recipients(campaign.id, by=["step"])
 
+    # -- account views ---------------------------------------------------------
+
+    def _two_campaigns(self, storage: Storage) -> list[Send]:
+        """Campaigns a and b (default account) and x (account "other"), with sends saved."""
+        sends: list[Send] = []
+        for campaign_id, account in (("a", "default"), ("b", "default"), ("x", "other")):
+            storage.add_campaign(_started(make_campaign(campaign_id, account=account)))
+            storage.add_recipients(_recipient(campaign_id, n) for n in range(4))
+            for n in range(4):
+                sends.append(_send(campaign_id, n))
+                thanks = _send(campaign_id, n, "thanks")
+                sends.append(attrs.evolve(thanks, created_at=T0 + timedelta(seconds=2)))
+        storage.save_sends(sends)
+        return sends
+
+    def test_sms_log_is_the_accounts_messages_in_log_order(self, storage: Storage) -> None:
+        """Every campaign of the account, ordered by (created_at, id); other accounts apart."""
+        sends = self._two_campaigns(storage)
+        ordered = sorted(sends, key=lambda s: (s.created_at, s.id))
+        assert list(storage.iter_sms_log()) == [s for s in ordered if s.campaign_id != "x"]
+        assert list(storage.iter_sms_log(account="other")) == [
+            s for s in ordered if s.campaign_id == "x"
+        ]
+        assert list(storage.iter_sms_log(account="nobody")) == []
+        assert list(storage.iter_sms_log(LogFilter(campaign_id="x"))) == []
+
+    def test_sms_log_filters(self, storage: Storage) -> None:
+        """Period (half-open), campaign, step, status, number and contact each narrow the log."""
+        sends = self._two_campaigns(storage)
+        mine = sorted(
+            (s for s in sends if s.campaign_id != "x"), key=lambda s: (s.created_at, s.id)
+        )
+        storage.record_events([])  # a no-op batch changes nothing
+        delivered = _sent(_send("a", 1), "ma1")
+        storage.save_sends([delivered])
+        storage.record_events([_event("ma1", DeliveryStatus.DELIVERED)])
+        mine = [storage.get_send(s.id) for s in mine]
+
+        def ids(where: LogFilter) -> list[str]:
+            return [s.id for s in storage.iter_sms_log(where)]
+
+        at2 = T0 + timedelta(seconds=2)
+        assert ids(LogFilter(since=at2)) == [s.id for s in mine if s.created_at >= at2]
+        assert ids(LogFilter(until=at2)) == [s.id for s in mine if s.created_at < at2]
+        assert ids(LogFilter(since=T0, until=T0 + timedelta(seconds=1))) == [
+            "a-invite-0",
+            "b-invite-0",
+        ]
+        assert ids(LogFilter(campaign_id="b")) == [s.id for s in mine if s.campaign_id == "b"]
+        assert ids(LogFilter(step_id="thanks")) == [s.id for s in mine if s.step_id == "thanks"]
+        assert ids(LogFilter(statuses=["delivered"])) == ["a-invite-1"]
+        assert ids(
+            LogFilter(statuses=[DeliveryStatus.QUEUED], campaign_id="a", step_id="invite")
+        ) == [
+            "a-invite-0",
+            "a-invite-2",
+            "a-invite-3",
+        ]
+        assert ids(LogFilter(to=_number(2).e164)) == [
+            "a-invite-2",  # created at the same instant: by id
+            "a-thanks-2",
+            "b-invite-2",
+            "b-thanks-2",
+        ]
+        assert ids(LogFilter(contact_id="c3", campaign_id="a")) == ["a-thanks-3", "a-invite-3"]
+        assert ids(LogFilter(to=_number(3).e164, contact_id="c2")) == []
+
+    def test_sms_log_pages_join_up(self, storage: Storage) -> None:
+        """Pages read with a cursor, across a storage page, concatenate to the whole log."""
+        storage.add_campaign(_started(make_campaign("big")))
+        storage.add_campaign(_started(make_campaign("small")))
+        storage.add_recipients(_recipient("big", n) for n in range(620))
+        storage.add_recipients(_recipient("small", n) for n in range(30))
+        storage.save_sends(_send("big", n) for n in range(620))
+        storage.save_sends(_send("small", n) for n in range(30))
+        whole = list(storage.iter_sms_log())
+        assert len(whole) == 650
+        pages: list[Send] = []
+        cursor: LogCursor | None = None
+        while page := list(storage.iter_sms_log(after=cursor, limit=97)):
+            assert len(page) <= 97
+            pages += page
+            cursor = LogCursor.after(page[-1])
+        assert pages == whole
+        assert list(storage.iter_sms_log(limit=0)) == []
+        assert list(storage.iter_sms_log(after=LogCursor.after(whole[-1]))) == []
+        with pytest.raises(ConfigurationError):
+            list(storage.iter_sms_log(limit=-1))
+
+    def test_replies_in_time_order(self, storage: Storage) -> None:
+        """Replies come by received_at, then arrival; by sender and period; per account."""
+
+        def reply(
+            message_id: str, n: int, minutes: int, account: str = "default"
+        ) -> InboundMessage:
+            return InboundMessage(
+                provider="simulated",
+                provider_message_id=message_id,
+                sender=_number(n),
+                recipient="+12125550199",
+                body=message_id,
+                received_at=T0 + timedelta(minutes=minutes),
+                raw={},
+                account=account,
+            )
+
+        for message in (
+            reply("late", 1, 9),
+            reply("early", 2, 1),
+            reply("tie-1", 1, 5),
+            reply("tie-2", 2, 5),
+            reply("elsewhere", 1, 0, account="other"),
+        ):
+            storage.record_inbound(message)
+
+        def bodies(**query: Any) -> list[str]:
+            return [m.body for m in storage.iter_replies(**query)]
+
+        assert bodies() == ["early", "tie-1", "tie-2", "late"]
+        assert bodies(sender=_number(1).e164) == ["tie-1", "late"]
+        assert bodies(since=T0 + timedelta(minutes=5)) == ["tie-1", "tie-2", "late"]
+        assert bodies(until=T0 + timedelta(minutes=5)) == ["early"]
+        assert bodies(account="other") == ["elsewhere"]
+        assert [m.sender for m in storage.iter_replies(account="other")] == [_number(1)]
+        with pytest.raises(NaiveDatetimeError):
+            list(storage.iter_replies(since=datetime(2025, 1, 1)))
+        with pytest.raises(ConfigurationError):
+            list(storage.iter_replies(since=T0, until=T0))
+
+    def test_iter_contacts_by_id_consent_and_number(self, storage: Storage) -> None:
+        """Contacts come by id, per account, of one consent or number, in pages."""
+        pending = [make_contact(n, consent=Consent.PENDING_OPT_IN) for n in range(0, 600, 3)]
+        others = [make_contact(n) for n in range(600) if n % 3]
+        storage.save_contacts([*others, *pending, make_contact(5, account="other")])
+        every = sorted([*others, *pending], key=lambda c: c.id)
+        assert list(storage.iter_contacts()) == every
+        assert list(storage.iter_contacts(consent=Consent.PENDING_OPT_IN)) == sorted(
+            pending, key=lambda c: c.id
+        )
+        assert (
+            list(storage.iter_contacts(e164=_number(7).e164, limit=3))
+            == [c for c in every if c.phone == _number(7)][:3]
+        )
+        assert list(storage.iter_contacts(after="c598")) == [c for c in every if c.id > "c598"]
+        assert list(storage.iter_contacts(account="other")) == [make_contact(5, account="other")]
+        assert list(storage.iter_contacts(limit=0)) == []
+        with pytest.raises(ConfigurationError):
+            list(storage.iter_contacts(limit=-2))
+
+    def test_count_contacts_by_consent(self, storage: Storage) -> None:
+        """Contacts are counted per consent, per account, where they are stored."""
+        storage.save_contacts(
+            [
+                make_contact(1),
+                make_contact(2, consent=Consent.OPTED_OUT),
+                make_contact(3, consent=Consent.PENDING_OPT_IN),
+                make_contact(4, consent=Consent.PENDING_OPT_IN),
+                make_contact(5, account="other"),
+            ]
+        )
+        assert storage.count_contacts() == {
+            ("opted_in",): 1,
+            ("opted_out",): 1,
+            ("pending_opt_in",): 2,
+        }
+        assert storage.count_contacts(by=()) == {(): 4}
+        assert storage.count_contacts(account="nobody") == {}
+        with pytest.raises(ValueError, match="cannot group by"):
+            storage.count_contacts(by=["phone"])
+
 
 # --- stateful agreement with the reference ------------------------------------------
 
@@ -798,6 +975,29 @@ def storage_agreement(
                 return
             self.same(lambda s: s.save_campaign(changed))
 
+        @rule(n=st.integers(0, 12), consent=st.sampled_from(Consent))
+        def change_consent(self, n: int, consent: Consent) -> None:
+            self.same(lambda s: s.save_contacts([make_contact(n, consent=consent)]))
+
+        @rule(
+            n=st.integers(0, 12),
+            minute=st.integers(0, 5),
+            account=st.sampled_from(["default", "other"]),
+        )
+        def record_reply(self, n: int, minute: int, account: str) -> None:
+            self.clock += 1
+            message = InboundMessage(
+                provider="simulated",
+                provider_message_id=f"in-{self.clock}",
+                sender=_number(n),
+                recipient="+12125550199",
+                body=f"reply {self.clock}",
+                received_at=T0 + timedelta(minutes=minute),
+                raw={},
+                account=account,
+            )
+            self.same(lambda s: s.record_inbound(message))
+
         @rule(n=st.integers(0, 12))
         def failed_unit_of_work(self, n: int) -> None:
             def fail(s: Storage) -> None:
@@ -828,6 +1028,21 @@ def storage_agreement(
             self.same(lambda s: s.find_contacts(numbers))
             self.same(lambda s: s.find_contacts(numbers, account="other"))
 
+        @invariant()
+        def account_views_agree(self) -> None:
+            self.same(lambda s: list(s.iter_sms_log()))
+            self.same(lambda s: _log_in_pages(s, 3))
+            queued = LogFilter(statuses=[DeliveryStatus.QUEUED, DeliveryStatus.DELIVERED])
+            self.same(lambda s: list(s.iter_sms_log(queued)))
+            self.same(lambda s: list(s.iter_sms_log(LogFilter(to=_number(1).e164))))
+            self.same(lambda s: list(s.iter_sms_log(LogFilter(contact_id="c2", step_id="invite"))))
+            self.same(lambda s: list(s.iter_sms_log(account="other")))
+            for account in ("default", "other"):
+                self.same(functools.partial(_account_view, account=account))
+            sender = _number(3).e164
+            self.same(lambda s: [_reply_fields(m) for m in s.iter_replies(sender=sender)])
+            self.same(lambda s: list(s.iter_contacts(consent=Consent.OPTED_OUT, limit=2)))
+
     StorageAgreement.TestCase.settings = settings(
         max_examples=max_examples, stateful_step_count=steps, deadline=None
     )
@@ -850,6 +1065,37 @@ class _ErrorKind:
     """The class of an error, compared by class alone across adapters."""
 
     kind: type[BaseException]
+
+
+def _log_in_pages(storage: Storage, size: int) -> list[Send]:
+    """The whole SMS log read ``size`` messages at a time through cursors."""
+    found: list[Send] = []
+    cursor: LogCursor | None = None
+    while page := list(storage.iter_sms_log(after=cursor, limit=size)):
+        found += page
+        cursor = LogCursor.after(page[-1])
+    return found
+
+
+def _account_view(storage: Storage, *, account: str) -> tuple[Any, ...]:
+    """An account's replies, contacts and consent counts, comparable across adapters."""
+    return (
+        [_reply_fields(m) for m in storage.iter_replies(account=account)],
+        list(storage.iter_contacts(account=account)),
+        storage.count_contacts(account=account),
+    )
+
+
+def _reply_fields(message: InboundMessage) -> tuple[Any, ...]:
+    # InboundMessage compares by provider and id only; the views must agree on everything.
+    return (
+        message.provider,
+        message.provider_message_id,
+        message.sender,
+        message.body,
+        message.received_at,
+        message.account,
+    )
 
 
 def _outcome_summary(outcome: Any) -> tuple[Any, ...]:

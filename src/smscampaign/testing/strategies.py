@@ -1491,3 +1491,161 @@ def type_strategies() -> dict[type, st.SearchStrategy[object]]:
             *_domain_type_strategies(),
         ]
     )
+
+
+# --- account views (smscampaign.account) --------------------------------------
+# A whole account's history, to load into any storage: campaigns sharing a pool
+# of contacts and numbers, their sends at scattered times, and replies.
+
+__all__ += ["AccountHistory", "account_histories", "log_filters"]
+
+import attrs as _attrs  # noqa: E402
+from hypothesis.errors import InvalidArgument as _AcInvalidArgument  # noqa: E402
+
+from smscampaign.providers.base import LogFilter as _LogFilter  # noqa: E402
+from smscampaign.providers.base import Storage as _Storage  # noqa: E402
+
+
+@_attrs.frozen
+class AccountHistory:
+    """Campaigns of one account with their recipients, sends and replies, ready to load.
+
+    Args:
+        account: The account.
+        campaigns: The campaigns.
+        recipients: Their recipients, each with its sends.
+        replies: Replies from the account's numbers (and maybe a stranger's).
+    """
+
+    account: str
+    campaigns: tuple[Campaign, ...]
+    recipients: tuple[Recipient, ...]
+    replies: tuple[InboundMessage, ...]
+
+    @property
+    def sends(self) -> list[Send]:
+        """Every send of every recipient."""
+        return [send for recipient in self.recipients for send in recipient.sends]
+
+    def load(self, storage: _Storage) -> None:
+        """Store everything: campaigns, recipients, sends, then replies."""
+        with storage.transaction():
+            for campaign in self.campaigns:
+                storage.add_campaign(campaign)
+            storage.add_recipients(self.recipients)
+            storage.save_sends(self.sends)
+            for message in self.replies:
+                storage.record_inbound(message)
+
+
+@st.composite
+def account_histories(
+    draw: st.DrawFn,
+    *,
+    account: str = "default",
+    max_campaigns: int = 3,
+    max_contacts: int = 5,
+    max_replies: int = 6,
+) -> AccountHistory:
+    """An account's history; shrinks towards one campaign, one contact, no send and no reply.
+
+    Contacts come from a pool of at most four numbers (so numbers are shared,
+    and replies hit several campaigns); each campaign takes some of the pool
+    (at least one) as recipients, with sends drawn by :func:`sends` (every
+    status, times scattered over a week). Replies come from the pool's numbers
+    or a stranger's, with bodies from :func:`reply_texts`, over ten days.
+
+    Args:
+        account: The account everything belongs to.
+        max_campaigns: At most this many campaigns (at least one).
+        max_contacts: At most this many contacts in the pool (at least one).
+        max_replies: At most this many replies.
+    """
+    if max_campaigns < 1 or max_contacts < 1 or max_replies < 0:
+        raise _AcInvalidArgument("max_campaigns and max_contacts must be >= 1 and max_replies >= 0")
+    phones = draw(st.lists(phone_numbers(), min_size=1, max_size=4, unique_by=lambda p: p.e164))
+    pool = draw(
+        st.lists(
+            contacts(phones=st.sampled_from(phones), account=account),
+            min_size=1,
+            max_size=max_contacts,
+            unique_by=lambda c: c.id,
+        )
+    )
+    count = draw(st.integers(1, max_campaigns))
+    chosen_campaigns: list[Campaign] = []
+    members: list[Recipient] = []
+    for index in range(count):
+        campaign = draw(
+            campaigns(
+                states=(
+                    CampaignState.IN_PROGRESS,
+                    CampaignState.COMPLETED,
+                    CampaignState.SUSPENDED,
+                )
+            )
+        )
+        campaign = _attrs.evolve(campaign, id=f"k{index}", account=account)
+        chosen_campaigns.append(campaign)
+        chosen = st.lists(st.sampled_from(pool), min_size=1, unique_by=lambda c: c.id)
+        for contact in draw(chosen):
+            recipient = draw(recipients(campaign=campaign, contact_strategy=st.just(contact)))
+            members.append(recipient)
+    stranger = draw(phone_numbers())
+    senders = st.sampled_from([*phones, stranger])
+    replies = draw(
+        st.lists(
+            st.builds(
+                InboundMessage,
+                provider=st.just("simulated"),
+                provider_message_id=st.text("0123456789abcdef", min_size=8, max_size=8),
+                sender=senders,
+                recipient=st.just("+15005550006"),
+                body=reply_texts(),
+                received_at=aware_datetimes(max_value=EPOCH + _dt.timedelta(days=10)),
+                raw=st.just({}),
+                account=st.just(account),
+            ),
+            max_size=max_replies,
+            unique_by=lambda m: m.provider_message_id,
+        )
+    )
+    return AccountHistory(
+        account=account,
+        campaigns=tuple(chosen_campaigns),
+        recipients=tuple(members),
+        replies=tuple(replies),
+    )
+
+
+@st.composite
+def log_filters(
+    draw: st.DrawFn,
+    *,
+    campaign_ids: _DSequence[str] = ("k0", "k1"),
+    step_ids: _DSequence[str] = ("invite", "reminder-1", "thank-you"),
+    numbers: st.SearchStrategy[str] | None = None,
+    contact_ids: st.SearchStrategy[str] | None = None,
+) -> _LogFilter:
+    """SMS log filters; shrinks towards the empty filter (the whole log).
+
+    Args:
+        campaign_ids: Campaign ids a filter may name.
+        step_ids: Step ids a filter may name.
+        numbers: E.164 numbers a filter may name (default: none).
+        contact_ids: Contact ids a filter may name (default: none).
+    """
+    since = draw(st.none() | aware_datetimes(max_value=EPOCH + _dt.timedelta(days=7)))
+    until = draw(st.none() | aware_datetimes(max_value=EPOCH + _dt.timedelta(days=8)))
+    if since is not None and until is not None and until <= since:
+        until = since + _dt.timedelta(hours=draw(st.integers(1, 72)))
+    statuses = draw(st.none() | st.sets(st.sampled_from(tuple(DeliveryStatus)), min_size=1))
+    return _LogFilter(
+        since=since,
+        until=until,
+        campaign_id=draw(st.none() | st.sampled_from(tuple(campaign_ids))),
+        step_id=draw(st.none() | st.sampled_from(tuple(step_ids))),
+        statuses=statuses,
+        to=draw(st.none() | numbers) if numbers is not None else None,
+        contact_id=draw(st.none() | contact_ids) if contact_ids is not None else None,
+    )
