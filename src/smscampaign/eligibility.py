@@ -1006,8 +1006,8 @@ def _fused_pass(ctx: RuleContext, seen: dict[str, str], extras: tuple[Rule, ...]
 
     What the pass costs is what it does per recipient, so everything that
     depends only on the step is settled here, once: flags are plain bools,
-    constants are locals of the closure, and the common answer (eligible)
-    is built without a Python-level ``__init__`` call.
+    constants are locals of the closure, and each decision is built without
+    a Python-level ``__init__`` call.
 
     Args:
         ctx: The step's context (campaign, options, suppression list, now).
