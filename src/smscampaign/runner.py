@@ -741,9 +741,9 @@ class CampaignRunner:
                 send = self._send_for(campaign, Decision(recipient, step), at)
                 if send is not None:
                     batch.append(send)
-            report.queued += len(batch)
             if batch:
-                self.storage.save_sends(batch)
+                # Insert only: a send another worker saved since these were read stays.
+                report.queued += len(self.storage.save_sends(batch, new_only=True))
 
     def _queue_steps_in_python(self, campaign: Campaign, at: datetime, report: TickReport) -> bool:
         """Decide every recipient for every step here (see :meth:`_queue_steps`).
@@ -772,6 +772,7 @@ class CampaignRunner:
             if not chunk:
                 break
             batch: list[Send] = []
+            updates: list[Send] = []
             for engine, previous in engines:
                 lasting = seen[engine.step.id]
                 for decision in engine.decide(chunk):
@@ -787,14 +788,21 @@ class CampaignRunner:
                     send = self._send_for(campaign, decision, at)
                     if send is None:
                         continue
-                    batch.append(send)
+                    latest = decision.recipient.latest_send(engine.step.id)
+                    if latest is not None and latest.id == send.id:
+                        updates.append(send)  # a skip record whose reasons changed
+                    else:
+                        batch.append(send)
                     if send.status is DeliveryStatus.SKIPPED:
                         report.skipped += 1
                     else:
                         report.queued += 1
                         waiting = True
             if batch:
-                self.storage.save_sends(batch)
+                # Insert only: a send another worker saved since these were read stays.
+                self.storage.save_sends(batch, new_only=True)
+            if updates:
+                self.storage.save_sends(updates)
         self._lasting[campaign.id] = ((campaign.steps, campaign.options), seen)
         return waiting
 

@@ -11,6 +11,7 @@ import itertools
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from _runner_harness import (
@@ -749,3 +750,35 @@ class TestClaimsDuringALongTick:
         assert taken_while_sending, "the intruder never tried"
         for sending, taken in taken_while_sending.items():
             assert sending not in taken
+
+
+class _StaleRecipients:
+    """A storage whose recipient reads return what was stored at one earlier moment."""
+
+    def __init__(self, storage: Storage, campaign_id: str) -> None:
+        self._storage = storage
+        self._snapshot = list(storage.iter_recipients(campaign_id))
+
+    def iter_recipients(self, campaign_id: str, *, with_sends: bool = True) -> Any:
+        return iter(self._snapshot)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._storage, name)
+
+
+class TestEvaluationFromStaleData:
+    """A worker queueing from data read before another worker's send never replaces it."""
+
+    def test_a_sent_invite_is_not_queued_again(self, make_world: Callable[..., World]) -> None:
+        world = make_world()
+        if hasattr(world.storage, "pending_step_ids"):
+            pytest.skip("this storage decides in SQL, which reads no stale recipients")
+        world.campaign(numbers=numbers(1))
+        late = _StaleRecipients(world.storage, "c1")  # read before anything was sent
+        world.step()
+        (sent,) = world.sends()
+        assert sent.status is not DeliveryStatus.QUEUED
+        other = CampaignRunner(late, world.gateway, world.clock, worker="other")  # type: ignore[arg-type]
+        other.tick()
+        assert world.sends() == [sent]
+        assert len(world.gateway.campaign_calls()) == 1

@@ -423,12 +423,17 @@ class Storage(Protocol):
 
     # -- sends -----------------------------------------------------------------
 
-    def save_sends(self, sends: Iterable[Send]) -> list[Send]:
+    def save_sends(self, sends: Iterable[Send], *, new_only: bool = False) -> list[Send]:
         """Insert or replace sends; returns them as stored.
 
         Saving a send releases any claim on it. When one of its attempts has
         a provider message id with parked events, they are applied now and the
         returned send includes them.
+
+        With ``new_only``, a send whose id is stored already is left exactly
+        as it is and left out of the result, atomically (so a runner queueing
+        from data read before another worker's send of the same id was saved
+        never replaces that send).
         """
         ...
 

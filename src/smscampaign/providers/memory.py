@@ -502,8 +502,10 @@ class InMemoryStorage:
 
     # -- sends -----------------------------------------------------------------
 
-    def save_sends(self, sends: Iterable[Send]) -> list[Send]:
+    def save_sends(self, sends: Iterable[Send], *, new_only: bool = False) -> list[Send]:
         """Insert or replace sends; returns them as stored (parked events applied).
+
+        With ``new_only``, sends whose ids are stored already are left as they are.
 
         Raises:
             NotFound: A send's recipient is not stored.
@@ -512,6 +514,8 @@ class InMemoryStorage:
         sends = list(sends)
         with self._lock:
             state = self._state
+            if new_only:
+                sends = [s for s in sends if s.id not in state.sends]
             for send in sends:
                 self._member(send.campaign_id, send.recipient_id)  # check all first
             log = self._log

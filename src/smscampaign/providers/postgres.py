@@ -341,6 +341,10 @@ _UPSERT_SENDS = (
     "sent_on = excluded.sent_on, data = excluded.data, to_e164 = excluded.to_e164, "
     "claimed_by = NULL, claim_until = NULL RETURNING id, pk"
 )
+# _UPSERT_SENDS that leaves a stored send exactly as it is (save_sends(new_only=True)).
+_INSERT_NEW_SENDS = (
+    _UPSERT_SENDS.split(" ON CONFLICT", 1)[0] + " ON CONFLICT (id) DO NOTHING RETURNING id, pk"
+)
 # The due sends, oldest first, locked as they are chosen (rows another worker is
 # claiming right now are skipped), marked as claimed; a lapsed claim is logged.
 # The running campaigns are an array, not a join, so the planner walks sends_due
@@ -956,13 +960,17 @@ class PostgresStorage:
 
     # -- sends -----------------------------------------------------------------
 
-    def save_sends(self, sends: Iterable[Send]) -> list[Send]:
+    def save_sends(self, sends: Iterable[Send], *, new_only: bool = False) -> list[Send]:
         """Insert or replace sends; returns them as stored (parked events applied).
+
+        With ``new_only``, sends whose ids are stored already are left as they
+        are (``ON CONFLICT DO NOTHING``: a concurrent insert of the same id wins).
 
         Raises:
             NotFound: A send's recipient is not stored.
         """
         given = list(sends)
+        statement = _INSERT_NEW_SENDS if new_only else _UPSERT_SENDS
 
         def write(conn: Conn) -> list[Send]:
             saved: list[Send] = []
@@ -973,11 +981,13 @@ class PostgresStorage:
                     batch = _apply_parked(conn, batch)
                 try:
                     rows = _last_wins([_send_row(s) for s in batch], (0,))
-                    pks = dict(conn.execute(_UPSERT_SENDS, _columns(rows, len(rows[0]))).fetchall())
+                    pks = dict(conn.execute(statement, _columns(rows, len(rows[0]))).fetchall())
                 except psycopg.errors.ForeignKeyViolation as exc:
                     raise NotFound(
                         f"a send's recipient is not stored ({exc})", value=batch
                     ) from exc
+                if new_only:  # the ids stored already were left alone
+                    batch = [s for s in batch if s.id in pks]
                 # Re-index every saved send: one saved without an attempt it had
                 # before must stop answering for that attempt's message id.
                 _index_messages(conn, [(pks[s.id], s) for s in batch])

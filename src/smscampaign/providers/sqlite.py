@@ -1317,8 +1317,11 @@ class SQLiteStorage:
 
     # -- sends -----------------------------------------------------------------
 
-    def save_sends(self, sends: Iterable[Send]) -> list[Send]:
+    def save_sends(self, sends: Iterable[Send], *, new_only: bool = False) -> list[Send]:
         """Insert or replace sends; returns them as stored (parked events applied).
+
+        With ``new_only``, sends whose ids are stored already are left as they
+        are (one write transaction checks and inserts, so no writer comes between).
 
         Raises:
             NotFound: A send's recipient is not stored.
@@ -1328,6 +1331,17 @@ class SQLiteStorage:
             saved: list[Send] = []
             any_parked = conn.execute("SELECT 1 FROM events WHERE parked = 1 LIMIT 1").fetchone()
             for batch in _batched(sends, 2000):
+                if new_only:
+                    stored = {
+                        row[0]
+                        for chunk in _chunks([s.id for s in batch])
+                        for row in conn.execute(
+                            f"SELECT id FROM sends WHERE id IN ({_marks(len(chunk))})", chunk
+                        )
+                    }
+                    batch = [s for s in batch if s.id not in stored]
+                    if not batch:
+                        continue
                 if any_parked:
                     batch = [self._apply_parked(conn, s) for s in batch]
                 rows = [_send_row(s) for s in batch]

@@ -457,6 +457,21 @@ class StorageContract:
         assert storage.get_send("skip-1") == skipped
         assert storage.get_recipient(campaign.id, "c0").sends == (send,)
 
+    def test_save_new_only_leaves_stored_sends_alone(
+        self, storage: Storage, campaign: Campaign
+    ) -> None:
+        """``new_only`` inserts the unknown ids and never replaces a stored send."""
+        sent = _sent(_send(campaign.id, 0), "m0")
+        storage.save_sends([sent])
+        stale = _send(campaign.id, 0)  # the same id, queued again from stale data
+        fresh = _send(campaign.id, 1)
+        saved = storage.save_sends([stale, fresh], new_only=True)
+        assert saved == [fresh]
+        assert storage.get_send(sent.id) == sent
+        assert storage.get_send(fresh.id) == fresh
+        assert storage.find_send("simulated", "m0") == sent
+        assert storage.save_sends([fresh], new_only=True) == []
+
     def test_find_send_by_message_id(self, storage: Storage, campaign: Campaign) -> None:
         """A send is found by its attempt's provider message id."""
         send = _sent(_send(campaign.id, 0), "m0")
