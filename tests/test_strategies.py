@@ -62,6 +62,7 @@ class TestBadArguments:
             lambda: S.status_events(parts=0),
             lambda: S.sends(statuses=[]),
             lambda: S.attempts(number=0),
+            lambda: S.send_histories(max_events=-1),
         ],
     )
     def test_invalid_argument(self, make: object) -> None:

@@ -34,7 +34,9 @@ from typing import Any, Protocol
 import attrs
 
 from smscampaign.account import TestSend, send_test
+from smscampaign.domain._frozen import FrozenMap
 from smscampaign.domain._time import require_aware
+from smscampaign.domain._trusted import builder
 from smscampaign.domain._zones import get_zone
 from smscampaign.domain.campaign import Campaign, CampaignState, Step, TimelineAction
 from smscampaign.domain.contact import (
@@ -46,7 +48,16 @@ from smscampaign.domain.contact import (
     Suppression,
     SuppressionCause,
 )
-from smscampaign.domain.delivery import Attempt, DeliveryStatus, FailureReason, Send, StatusEvent
+from smscampaign.domain.delivery import (
+    DeliveryStatus,
+    FailureReason,
+    Send,
+    StatusEvent,
+    _attempt_as_given,
+    _evolve_send,
+    _send_as_given,
+    _with_derived,
+)
 from smscampaign.domain.phone import PhoneNumber
 from smscampaign.domain.replies import (
     DEFAULT_KEYWORDS,
@@ -308,25 +319,88 @@ class _Throttle:
         self._day[campaign_id] = (day, count + 1 if seen_day == day else 1)
 
 
+# Objects the dispatch path builds from values it has just checked or made (see
+# domain/_trusted.py); tests/runner/test_trusted_dispatch.py proves each equal to
+# what the checked constructors give.
+_event_as_given = builder(StatusEvent)
+_NO_EVIDENCE: FrozenMap[Any] = FrozenMap()
+
+
+def _receipt_event(receipt: SendReceipt) -> StatusEvent:
+    """``receipt.to_event()``, built without re-checking what the receipt checked.
+
+    A :class:`SendReceipt` checked its provider, id, status (one of the
+    receipt statuses, all attempt statuses), aware time, segments and price
+    when it was made, and those are all an event needs; a subclass keeps its
+    own ``to_event``.
+    """
+    if type(receipt) is not SendReceipt:
+        return receipt.to_event()
+    parts = len(receipt.part_ids)
+    return _event_as_given(
+        provider=receipt.provider,
+        provider_message_id=receipt.provider_message_id,
+        status=receipt.status,
+        occurred_at=receipt.accepted_at,
+        reason=None,
+        permanent=None,
+        provider_status=receipt.provider_status or receipt.status.value,
+        provider_code=None,
+        provider_text=None,
+        segments=receipt.segments,
+        price=receipt.price,
+        part=None,
+        parts=parts if parts > 1 else None,
+        raw=receipt.raw,
+    )
+
+
 def _with_receipt(send: Send, number: int, at: datetime, receipt: SendReceipt) -> Send:
     """``send.start_attempt(at=at)`` with the provider's receipt applied, built in one step.
 
     The same send as ``start_attempt`` then :meth:`Send.apply` give (the new
     attempt takes the receipt), without building the intermediate send.
+    ``send`` is QUEUED (the caller checked), ``number`` is its next attempt's
+    number and ``at`` an aware time.
     """
-    event = receipt.to_event()
+    event = _receipt_event(receipt)
     if any(a.answers_to(event.provider_message_id) for a in send.attempts):
         # An earlier attempt answers to this id: Send.apply decides which one.
         started = send.start_attempt(at=at)
         if len(receipt.part_ids) > 1:
             started = started.with_part_ids(receipt.part_ids)
         return started.apply(event)
-    attempt = Attempt.queued(number=number, to=send.to, at=at)
-    if len(receipt.part_ids) > 1:
-        # Providers that give each part its own id report each part on its own:
-        # the attempt keeps the ids so storage finds it by any of them.
-        attempt = attrs.evolve(attempt, part_ids=receipt.part_ids)
-    return attrs.evolve(send, attempts=(*send.attempts, attempt.apply(event)), due_at=None)
+    # Attempt.queued(number=number, to=send.to, at=at), as given: the number
+    # counts the send's attempts, its address is the send's (a checked E.164
+    # number) and ``at`` is aware. Providers that give each part its own id
+    # report each part on its own: the attempt keeps the ids so storage finds
+    # it by any of them.
+    attempt = _attempt_as_given(
+        number=number,
+        to=send.to,
+        queued_at=at,
+        provider=None,
+        provider_message_id=None,
+        status=DeliveryStatus.QUEUED,
+        reason=None,
+        provider_status="",
+        provider_code=None,
+        provider_text=None,
+        submitted_at=None,
+        sent_at=None,
+        delivered_at=None,
+        failed_at=None,
+        segments=None,
+        price=None,
+        parts=None,
+        evidence=_NO_EVIDENCE,
+        part_ids=receipt.part_ids if len(receipt.part_ids) > 1 else (),
+    )
+    # attrs.evolve(send, attempts=..., due_at=None): attempts and a cleared due
+    # time have no check on a send, only its derived status and sent-on.
+    return _with_derived(
+        _evolve_send(send, attempts=(*send.attempts, attempt.apply(event)), due_at=None)
+    )
 
 
 def _lasting_only(combos: Mapping[tuple[Any, ...], int]) -> dict[tuple[Any, ...], int]:
@@ -814,13 +888,20 @@ class CampaignRunner:
                 body = step.render(recipient.template_values())
             except MissingField:  # pragma: no cover - the MISSING_FIELD rule excludes these
                 return None
-            return Send(
+            # Send(...) as given: every value is the checked campaign's, step's or
+            # recipient's, the rendered text, or the tick's aware time.
+            return _send_as_given(
                 campaign_id=campaign.id,
                 recipient_id=recipient.id,
                 step_id=step.id,
                 to=recipient.phone.e164,
                 created_at=at,
                 body=body,
+                attempts=(),
+                skip_reasons=(),
+                canceled_at=None,
+                gave_up_at=None,
+                due_at=None,
                 policy=campaign.options.retry,
                 id=f"{campaign.id}:{step.id}:{recipient.id}:{len(recipient.sends_for(step.id))}",
             )
@@ -1179,7 +1260,9 @@ class CampaignRunner:
         with self.storage.transaction():
             outcome = self.storage.record_events(events)
             follow_up: list[Send] = []
-            for send in outcome.sends:
+            # Only hard bounces and sends awaiting a retry ask for more; the
+            # outcome carries those whole and names the rest.
+            for send in outcome.follow_up:
                 updated = self._settle(send, at)
                 if updated is not send:
                     follow_up.append(updated)

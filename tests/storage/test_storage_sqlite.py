@@ -28,8 +28,8 @@ from smscampaign.domain.delivery import (
     Send,
     StatusEvent,
 )
-from smscampaign.errors import NotFound, SchemaError, StorageError
-from smscampaign.providers.base import Storage
+from smscampaign.errors import InvalidEvent, NotFound, SchemaError, StorageError
+from smscampaign.providers.base import Storage, needs_follow_up, send_reason
 from smscampaign.providers.memory import InMemoryStorage
 from smscampaign.providers.sqlite import (
     MIGRATIONS,
@@ -37,15 +37,20 @@ from smscampaign.providers.sqlite import (
     SQLiteStorage,
     _attempt_doc,
     _compact_json,
+    _doc_columns,
+    _fold_into_doc,
     _json,
+    _load_doc,
+    _ots,
     _patched_attempt_doc,
     _patched_send_doc,
     _send_doc,
     _send_from,
     _stored_send,
+    _ts,
 )
 from smscampaign.testing.contracts import T0, StorageContract, make_campaign, make_contact
-from smscampaign.testing.strategies import contacts, sends, status_events
+from smscampaign.testing.strategies import contacts, send_histories, sends, status_events
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
@@ -445,6 +450,7 @@ class TestEventFastPaths:
     )
     def test_compact_json_is_json(self, value: object) -> None:
         assert _compact_json(value) == _json(value)
+        assert _load_doc(_compact_json(value)) == json.loads(_json(value))
 
     @given(
         st.lists(st.sampled_from(["m0", "m1", "m2", "nobody"]), max_size=12),
@@ -477,6 +483,74 @@ class TestEventFastPaths:
             )
         assert outcomes[0] == outcomes[1]
         assert list(stores[0].iter_sends("spring")) == list(stores[1].iter_sends("spring"))
+        assert list(stores[0].iter_events()) == list(stores[1].iter_events())
+
+
+class TestLeanReceipts:
+    """A receipt folded into the stored document gives what Send.apply and a full write give."""
+
+    @given(send_histories())
+    def test_folding_into_the_document_is_send_apply(
+        self, history: tuple[Send, list[StatusEvent]]
+    ) -> None:
+        """Event by event, the folded document and its columns are the applied send's."""
+        current, events = history
+        doc = json.loads(_send_doc(current))
+        for event in events:
+            try:
+                expected: Send | None = current.apply(event)
+            except InvalidEvent:
+                expected = None
+            folded = _fold_into_doc(doc, event, _ts(event.occurred_at))
+            if expected is None:
+                assert not folded  # the general path raises for it
+                assert doc == json.loads(_send_doc(current))
+                continue
+            if folded:
+                assert doc == json.loads(_send_doc(expected))
+                assert _doc_columns(doc) == (
+                    expected.status,
+                    send_reason(expected),
+                    _ots(expected.sent_on),
+                )
+                _same(_stored_send(doc), expected)
+            else:
+                assert doc == json.loads(_send_doc(current))  # left as it was
+                doc = json.loads(_send_doc(expected))
+            current = expected
+
+    def test_a_plain_receipt_takes_the_lean_path(self) -> None:
+        """An accepted attempt's receipt folds into the document; a first event does not."""
+        accepted = _sent(0, "m0")
+        doc = json.loads(_send_doc(accepted))
+        delivered = _receipt("m0", DeliveryStatus.DELIVERED)
+        assert _fold_into_doc(doc, delivered, _ts(delivered.occurred_at))
+        assert doc == json.loads(_send_doc(accepted.apply(delivered)))
+        fresh = attrs.evolve(accepted, attempts=()).start_attempt(at=T0)
+        assert not _fold_into_doc(json.loads(_send_doc(fresh)), delivered, "")
+
+    @given(send_histories(), st.integers(1, 4))
+    def test_record_events_agrees_with_memory(
+        self, history: tuple[Send, list[StatusEvent]], calls: int
+    ) -> None:
+        """Histories split over several calls: sends, outcomes and the log as in memory."""
+        send, events = history
+        stores: list[Storage] = [SQLiteStorage(":memory:"), InMemoryStorage()]
+        outcomes = []
+        size = max(1, -(-len(events) // calls))
+        for store in stores:
+            store.add_campaign(make_campaign("c1"))
+            store.add_recipients([Recipient(campaign_id="c1", contact=make_contact(0, id="r1"))])
+            store.save_sends([send])
+            outcomes.append(
+                [store.record_events(events[i : i + size]) for i in range(0, len(events), size)]
+            )
+        assert outcomes[0] == outcomes[1]
+        for got, expected in zip(*outcomes, strict=True):
+            assert got.sends == expected.sends
+            assert got.send_ids == tuple(s.id for s in got.sends)
+            assert got.follow_up == tuple(s for s in got.sends if needs_follow_up(s))
+        assert list(stores[0].iter_sends("c1")) == list(stores[1].iter_sends("c1"))
         assert list(stores[0].iter_events()) == list(stores[1].iter_events())
 
 

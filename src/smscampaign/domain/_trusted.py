@@ -5,8 +5,11 @@ adds a generic copy on top. That is right wherever values come from outside.
 A few bulk paths inside the library rebuild objects only from values that
 were checked already: an attempt folding in a provider event (every new value
 comes from the attempt or from a validated event), a send read back from the
-document storage wrote. At a hundred thousand receipts the checks are most of
-the cost, so those paths store the values as given.
+document storage wrote, contacts and recipients read back from the columns
+storage wrote, and at dispatch the queued send, the receipt's event and the
+new attempt the runner builds from values it has just made. At a hundred
+thousand receipts or sends the checks are most of the cost, so those paths
+store the values as given.
 
 Each use says why its values are valid, and is paired with a test that it
 gives exactly what the checked constructor gives.

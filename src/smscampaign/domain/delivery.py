@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -47,6 +47,8 @@ __all__ = [
     "Send",
     "StatusEvent",
     "derive_send_status",
+    "fold_event",
+    "send_status_from",
 ]
 
 
@@ -352,16 +354,7 @@ class StatusEvent:
     @property
     def dedup_key(self) -> str:
         """A stable key that is equal for two deliveries of the same provider event."""
-        parts = (
-            self.provider,
-            self.provider_message_id,
-            self.status.value if self.status else "",
-            self.provider_status,
-            self.provider_code or "",
-            _utc_iso(self.occurred_at),
-            str(self.part or ""),
-        )
-        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+        return _dedup_key(self, _utc_iso(self.occurred_at))
 
     @property
     def effective_reason(self) -> FailureReason | None:
@@ -380,12 +373,27 @@ def _freeze_evidence(value: Mapping[str, Evidence] | None) -> FrozenMap[Evidence
     return freeze(value)
 
 
-def _evidence(event: StatusEvent) -> Evidence:
+def _dedup_key(event: StatusEvent, iso: str) -> str:
+    """:attr:`StatusEvent.dedup_key`, given ``iso``, ``_utc_iso(event.occurred_at)``."""
+    parts = (
+        event.provider,
+        event.provider_message_id,
+        event.status.value if event.status else "",
+        event.provider_status,
+        event.provider_code or "",
+        iso,
+        str(event.part or ""),
+    )
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+
+def _evidence(event: StatusEvent, iso: str | None = None) -> Evidence:
+    """The event's evidence; ``iso`` is ``_utc_iso(event.occurred_at)`` when the caller has it."""
     assert event.status is not None
     reason = event.effective_reason
     return (
         event.status.rank,
-        _utc_iso(event.occurred_at),
+        _utc_iso(event.occurred_at) if iso is None else iso,
         event.status.value,
         reason.value if reason else "",
         event.provider_status,
@@ -404,14 +412,6 @@ _WHOLE = "*"
 
 _STATUS_BY_VALUE: dict[str, DeliveryStatus] = {s.value: s for s in DeliveryStatus}
 _REASON_BY_VALUE: dict[str, FailureReason] = {r.value: r for r in FailureReason}
-
-
-def _min_time(a: datetime | None, b: datetime | None) -> datetime | None:
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return min(a, b)
 
 
 def _max_opt(a: Any, b: Any) -> Any:
@@ -515,30 +515,22 @@ class Attempt:
             )
         if event.status is None:
             return self
-        key = _WHOLE if event.part is None else str(event.part)
         evidence = self.evidence.to_dict()
-        new = _evidence(event)
-        if key not in evidence or new > evidence[key]:
-            evidence[key] = new
-        at = event.occurred_at
-        status = event.status
+        times: list[Any] = [self.submitted_at, self.sent_at, self.delivered_at, self.failed_at]
+        counts: list[Any] = [self.segments, self.price, self.parts]
+        fold_event(evidence, times, counts, event, event.occurred_at, _evidence(event))
         changes: dict[str, Any] = {
             "provider": event.provider,
             "provider_message_id": event.provider_message_id,
-            "evidence": evidence,
-            "segments": _max_opt(self.segments, event.segments),
-            "price": _max_opt(self.price, event.price),
-            "parts": _max_opt(self.parts, event.parts),
+            "submitted_at": times[0],
+            "sent_at": times[1],
+            "delivered_at": times[2],
+            "failed_at": times[3],
+            "segments": counts[0],
+            "price": counts[1],
+            "parts": counts[2],
         }
-        if status is DeliveryStatus.SENDING:
-            changes["submitted_at"] = _min_time(self.submitted_at, at)
-        elif status is DeliveryStatus.SENT:
-            changes["sent_at"] = _min_time(self.sent_at, at)
-        elif status is DeliveryStatus.DELIVERED:
-            changes["delivered_at"] = _min_time(self.delivered_at, at)
-        elif status in (DeliveryStatus.SOFT_BOUNCED, DeliveryStatus.HARD_BOUNCED):
-            changes["failed_at"] = _min_time(self.failed_at, at)
-        changes.update(_derive_outcome(evidence, changes["parts"]))
+        changes.update(_derive_outcome(evidence, counts[2]))
         changes["evidence"] = FrozenMap(evidence)
         # Every value is this attempt's, the validated event's, or their min,
         # max or merge (aware times, a status of ATTEMPT_STATUSES): nothing
@@ -572,6 +564,59 @@ class Attempt:
         for event in events:
             attempt = attempt.apply(event)
         return attempt
+
+
+# Which of an attempt's times (submitted, sent, delivered, failed) an event's status sets.
+_TIME_SLOT: dict[DeliveryStatus, int] = {
+    DeliveryStatus.SENDING: 0,
+    DeliveryStatus.SENT: 1,
+    DeliveryStatus.DELIVERED: 2,
+    DeliveryStatus.SOFT_BOUNCED: 3,
+    DeliveryStatus.HARD_BOUNCED: 3,
+}
+
+
+def fold_event(
+    evidence: dict[str, Evidence],
+    times: list[Any],
+    counts: list[Any],
+    event: StatusEvent,
+    at: Any,
+    new: Evidence,
+) -> None:
+    """The merge rule on plain values: fold one event into an attempt's state, in place.
+
+    This is the core of :meth:`Attempt.apply`, which calls it on its own
+    fields; storage adapters call it on the values they keep in rows, so
+    there is one rule however the state is held. The caller has checked that
+    the event is about this attempt and has a status.
+
+    Args:
+        evidence: Per message part (``"*"`` for the whole message), the greatest evidence.
+        times: ``[submitted, sent, delivered, failed]``: each the earliest known, or None.
+            Times of one kind only are compared: aware datetimes, or the
+            fixed-width UTC strings storage keeps, which order like them.
+        counts: ``[segments, price, parts]``: each the greatest known, or None.
+        event: The event.
+        at: The event's time, in the representation of ``times``.
+        new: The event's evidence (``_evidence(event)``).
+    """
+    key = _WHOLE if event.part is None else str(event.part)
+    old = evidence.get(key)
+    if old is None or new > old:
+        evidence[key] = new
+    assert event.status is not None
+    slot = _TIME_SLOT.get(event.status)
+    if slot is not None:
+        current = times[slot]
+        if current is None or at < current:
+            times[slot] = at
+    if event.segments is not None:
+        counts[0] = _max_opt(counts[0], event.segments)
+    if event.price is not None:
+        counts[1] = _max_opt(counts[1], event.price)
+    if event.parts is not None:
+        counts[2] = _max_opt(counts[2], event.parts)
 
 
 def _derive_outcome(evidence: Mapping[str, Evidence], parts: int | None) -> dict[str, Any]:
@@ -641,21 +686,42 @@ def derive_send_status(attempts: Iterable[Attempt], policy: RetryPolicy) -> Deli
     attempts = tuple(attempts)
     if not attempts:
         return DeliveryStatus.QUEUED
+    first, last = attempts[0], attempts[-1]
+    return send_status_from(
+        [a.status for a in attempts],
+        policy,
+        lambda: (last.failed_at or last.queued_at) - first.queued_at,
+    )
+
+
+def send_status_from(
+    statuses: Sequence[DeliveryStatus], policy: RetryPolicy, elapsed: Callable[[], timedelta]
+) -> DeliveryStatus:
+    """:func:`derive_send_status` on plain values: the attempts' statuses, oldest first.
+
+    Storage adapters call it on the values they keep in rows, so there is one rule.
+
+    Args:
+        statuses: Each attempt's status, in order.
+        policy: The retry policy.
+        elapsed: Gives the time from the first attempt's queuing to the last
+            one's failure (or queuing); called only when the last soft-bounced.
+    """
+    if not statuses:
+        return DeliveryStatus.QUEUED
     hard_bounced = False
-    for attempt in attempts:  # a loop, not a set: enum members hash in Python
-        if attempt.status is DeliveryStatus.DELIVERED:
+    for status in statuses:  # a loop, not a set: enum members hash in Python
+        if status is DeliveryStatus.DELIVERED:
             return DeliveryStatus.DELIVERED
-        hard_bounced = hard_bounced or attempt.status is DeliveryStatus.HARD_BOUNCED
+        hard_bounced = hard_bounced or status is DeliveryStatus.HARD_BOUNCED
     if hard_bounced:
         return DeliveryStatus.HARD_BOUNCED
-    last = attempts[-1]
-    if last.status is DeliveryStatus.SOFT_BOUNCED:
-        retries_used = len(attempts) - 1
-        failed_at = last.failed_at or last.queued_at
-        if retries_used < policy.max_retries and failed_at - attempts[0].queued_at < policy.within:
+    last = statuses[-1]
+    if last is DeliveryStatus.SOFT_BOUNCED:
+        if len(statuses) - 1 < policy.max_retries and elapsed() < policy.within:
             return DeliveryStatus.QUEUED
         return DeliveryStatus.SOFT_BOUNCED
-    if last.status is DeliveryStatus.SENT:
+    if last is DeliveryStatus.SENT:
         return DeliveryStatus.SENT
     return DeliveryStatus.SENDING
 

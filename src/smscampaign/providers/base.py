@@ -13,7 +13,7 @@ from __future__ import annotations
 # Gateway protocol lives in its own section below.
 import base64
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -42,6 +42,7 @@ __all__ = [
     "check_groups",
     "check_limit",
     "check_period",
+    "needs_follow_up",
     "send_reason",
 ]
 
@@ -111,23 +112,67 @@ class SuppressionRemoval:
     reason: str = ""
 
 
+def needs_follow_up(send: Send) -> bool:
+    """True when a send a receipt changed asks the runner for more: a hard bounce, or a retry."""
+    return send.status is DeliveryStatus.HARD_BOUNCED or send.awaiting_retry
+
+
 @attrs.frozen(kw_only=True)
 class EventOutcome:
     """What :meth:`Storage.record_events` did with a batch of provider events.
+
+    A batch may change a hundred thousand sends, and most callers need only
+    the few that ask for more (:attr:`follow_up`); the rest are produced on
+    request (:attr:`sends`), so an adapter need not build them. Adapters
+    holding whole :class:`Send` objects anyway use :meth:`of`.
 
     Args:
         stored: Events new to the log (each is stored once, by its ``dedup_key``).
         duplicates: Events already in the log: neither stored nor applied again.
         parked: New events for a provider message id no attempt has yet; they
             are applied when an attempt gets that id (:meth:`Storage.save_sends`).
-        sends: The sends the new events changed, as now stored, in the order
+        send_ids: The ids of the sends the new events changed, in the order
             they were first touched.
+        follow_up: Of those, the ones that, as now stored, hard-bounced or wait
+            for a retry (:func:`needs_follow_up`), in the same order.
+        loader: Gives :attr:`sends` when first asked: the changed sends as stored
+            at the end of the call, in the order of ``send_ids``.
     """
 
     stored: int = 0
     duplicates: int = 0
     parked: int = 0
-    sends: tuple[Send, ...] = ()
+    send_ids: tuple[str, ...] = ()
+    follow_up: tuple[Send, ...] = ()
+    _loader: Callable[[], Iterable[Send]] | None = attrs.field(
+        default=None, eq=False, repr=False, alias="loader"
+    )
+    _loaded: list[tuple[Send, ...]] = attrs.field(factory=list, init=False, eq=False, repr=False)
+
+    @classmethod
+    def of(
+        cls, sends: Iterable[Send], *, stored: int = 0, duplicates: int = 0, parked: int = 0
+    ) -> EventOutcome:
+        """The outcome for these changed sends (as now stored, first touched first)."""
+        changed = tuple(sends)
+        return cls(
+            stored=stored,
+            duplicates=duplicates,
+            parked=parked,
+            send_ids=tuple(s.id for s in changed),
+            follow_up=tuple(s for s in changed if needs_follow_up(s)),
+            loader=lambda: changed,
+        )
+
+    @property
+    def sends(self) -> tuple[Send, ...]:
+        """The sends the new events changed, as stored at the end of the call.
+
+        Built on first access (then kept): in the order of :attr:`send_ids`.
+        """
+        if not self._loaded:
+            self._loaded.append(tuple(self._loader()) if self._loader is not None else ())
+        return self._loaded[0]
 
 
 # -- account views: the SMS log, replies and contacts of a whole account --------------
@@ -475,7 +520,9 @@ class Storage(Protocol):
 
         The same event (by ``dedup_key``) twice is stored once and applied
         once. An event for a provider message id no attempt has yet is kept
-        and applied when an attempt gets the id.
+        and applied when an attempt gets the id. The outcome names every send
+        changed and carries whole those that need follow-up; the others are
+        built only if :attr:`EventOutcome.sends` is read.
         """
         ...
 

@@ -659,8 +659,8 @@ class InMemoryStorage:
                         log.put(state.messages, mkey, send_id)
                 log.put(state.sends, send_id, send)
                 touched[send_id] = send  # an update keeps the first-touch position
-        return EventOutcome(
-            stored=stored, duplicates=duplicates, parked=parked, sends=tuple(touched.values())
+        return EventOutcome.of(
+            touched.values(), stored=stored, duplicates=duplicates, parked=parked
         )
 
     def iter_events(

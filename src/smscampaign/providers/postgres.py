@@ -1141,11 +1141,11 @@ class PostgresStorage:
                 applied = [(batch[i], pk) for i in fresh if (pk := owners[i]) is not None]
                 if applied:
                     _apply_events(conn, applied, where, touched)
-            return EventOutcome(
+            return EventOutcome.of(
+                touched.values(),
                 stored=stored,
                 duplicates=len(given) - stored,
                 parked=parked,
-                sends=tuple(touched.values()),
             )
 
         return self._run("record events", write)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import json.scanner
 import operator
 import sqlite3
 import threading
@@ -31,6 +32,7 @@ from typing import Any, TypeVar
 import attrs
 
 from smscampaign.domain._frozen import FrozenMap
+from smscampaign.domain._trusted import builder
 from smscampaign.domain.campaign import (
     Campaign,
     CampaignOptions,
@@ -41,7 +43,9 @@ from smscampaign.domain.contact import (
     DEFAULT_ACCOUNT,
     Consent,
     Contact,
+    ContactStatus,
     Recipient,
+    ResponseStatus,
     Suppression,
 )
 from smscampaign.domain.delivery import (
@@ -53,9 +57,14 @@ from smscampaign.domain.delivery import (
     Send,
     StatusEvent,
     _attempt_as_given,
+    _dedup_key,
+    _derive_outcome,
+    _evidence,
     _send_as_given,
+    fold_event,
+    send_status_from,
 )
-from smscampaign.domain.phone import PhoneNumber
+from smscampaign.domain.phone import NumberKind, PhoneNumber
 from smscampaign.domain.replies import InboundMessage
 from smscampaign.eligibility import (
     DEFAULT_RULES,
@@ -81,6 +90,7 @@ from smscampaign.providers.base import (
     check_groups,
     check_limit,
     check_period,
+    needs_follow_up,
     send_reason,
 )
 
@@ -237,12 +247,39 @@ SCHEMA_VERSION = len(MIGRATIONS)
 # --- serialization ---------------------------------------------------------------
 
 
+# The last two instants _ts wrote and their text. A tick's sends share its time
+# (created, queued) and a receipt's, and isoformat() formats through printf,
+# about a tenth of what saving a send costs. Datetimes are immutable and the
+# pairs keep them alive, so the same object always has the same text; each
+# pair is replaced whole, so threads never see one half-written.
+_TS_LAST: tuple[datetime | None, str] = (None, "")
+_TS_BEFORE: tuple[datetime | None, str] = (None, "")
+
+
 def _ts(moment: datetime) -> str:
-    return moment.astimezone(_UTC).isoformat(timespec="microseconds")
+    global _TS_LAST, _TS_BEFORE
+    last = _TS_LAST
+    if moment is last[0]:
+        return last[1]
+    before = _TS_BEFORE
+    if moment is before[0]:
+        _TS_LAST, _TS_BEFORE = before, last
+        return before[1]
+    text = moment.astimezone(_UTC).isoformat(timespec="microseconds")
+    _TS_LAST, _TS_BEFORE = (moment, text), last
+    return text
 
 
 def _ots(moment: datetime | None) -> str | None:
     return None if moment is None else _ts(moment)
+
+
+def _utc_iso_of(stored: str) -> str:
+    """The domain's UTC ISO text of an instant (``isoformat()``) from :func:`_ts`'s text.
+
+    ``isoformat()`` leaves out a zero microsecond field; :func:`_ts` keeps it.
+    """
+    return stored[:19] + stored[26:] if stored[19:26] == ".000000" else stored
 
 
 def _dt(text: str) -> datetime:
@@ -297,6 +334,21 @@ _C_ENCODE: Any = (
         None, _json_default, json.encoder.encode_basestring, None, ":", ",", False, False, True
     )
 )
+
+
+# The C scanner json.loads() ends in, built once: loading a document this
+# adapter wrote (one JSON value, no surrounding space) needs none of the
+# Python-level checks json.loads() makes around it. None without the accelerator.
+_C_SCAN: Any = getattr(json.scanner, "c_make_scanner", None)
+if _C_SCAN is not None:
+    _C_SCAN = _C_SCAN(json.JSONDecoder())
+
+
+def _load_doc(text: str) -> Any:
+    """``json.loads(text)`` for a document this adapter wrote."""
+    if _C_SCAN is None:
+        return json.loads(text)
+    return _C_SCAN(text, 0)[0]
 
 
 def _compact_json(value: Any) -> str:
@@ -559,13 +611,124 @@ def _patched_attempt_doc(doc: Mapping[str, Any], before: Attempt, after: Attempt
     return new_doc
 
 
-def _event_doc(e: StatusEvent) -> str:
+def _fold_into_doc(doc: dict[str, Any], event: StatusEvent, at: str) -> bool:
+    """Apply ``event`` to its send's stored document in place, when that is the plain case.
+
+    The merge is :func:`fold_event`, the rule :meth:`Attempt.apply` runs, here
+    on the document's own values (times as the fixed-width UTC strings
+    ``at`` is, from :func:`_ts`), so no :class:`Send` is rebuilt nor its
+    document encoded field by field. The plain case: the send is not skipped,
+    canceled or given up; the attempt :meth:`Send.apply` would pick has the
+    event's provider and message id already (the event changes no id, so the
+    message index stays as it is), no per-part ids and evidence for the whole
+    message only; the event is not a per-part receipt. Anything else returns
+    False, changing nothing, and the caller applies the event through
+    :meth:`Send.apply`.
+    """
+    attempts = doc.get("a")
+    if attempts is None or event.part is not None or "sk" in doc or "cx" in doc or "gu" in doc:
+        return False
+    message_id = event.provider_message_id
+    provider = event.provider
+    for a in attempts:  # the attempt Send.apply picks: the first that answers
+        if a.get("id") == message_id or ("pids" in a and message_id in a["pids"]):
+            named = a.get("p")
+            if named is None or named == provider:
+                break
+    else:
+        return False
+    if named != provider or "pids" in a or a.get("id") != message_id:
+        return False
+    ev = a.get("ev")
+    if ev is None:
+        evidence: dict[str, Evidence] = {}
+    elif len(ev) == 1 and _WHOLE in ev:
+        evidence = {_WHOLE: tuple(ev[_WHOLE])}
+    else:
+        return False
+    if event.status is None:  # kept in the log, changes nothing
+        return True
+    times = [a.get("sub"), a.get("snt"), a.get("dlv"), a.get("fld")]
+    price = a.get("pr")
+    counts = [a.get("seg"), None if price is None else Decimal(price), a.get("pts")]
+    fold_event(evidence, times, counts, event, at, _evidence(event, _utc_iso_of(at)))
+    submitted, sent, delivered, failed = times
+    if submitted is not None:
+        a["sub"] = submitted
+    if sent is not None:
+        a["snt"] = sent
+    if delivered is not None:
+        a["dlv"] = delivered
+    if failed is not None:
+        a["fld"] = failed
+    segments, price, parts = counts
+    if segments is not None:
+        a["seg"] = segments
+    if price is not None:
+        a["pr"] = str(price)
+    if parts is not None:
+        a["pts"] = parts
+    a["ev"] = {_WHOLE: list(evidence[_WHOLE])}
+    outcome = _derive_outcome(evidence, parts)
+    status, reason = outcome["status"], outcome["reason"]
+    _put(a, "s", None if status is DeliveryStatus.QUEUED else status.value)
+    _put(a, "r", None if reason is None else reason.value)
+    _put(a, "ps", outcome["provider_status"] or None)
+    _put(a, "pc", outcome["provider_code"])
+    _put(a, "pt", outcome["provider_text"])
+    return True
+
+
+def _put(doc: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``doc[key]``, or leave the key out for ``None``, as the document encoders do."""
+    if value is None:
+        doc.pop(key, None)
+    else:
+        doc[key] = value
+
+
+_WHOLE = "*"  # the evidence key of the whole message (domain/delivery.py)
+
+
+def _doc_columns(doc: Mapping[str, Any]) -> tuple[DeliveryStatus, str, str | None]:
+    """A send's status, reason and sent-on columns from its document.
+
+    For documents :func:`_fold_into_doc` folds into (not skipped, canceled or
+    given up, with attempts): :func:`send_status_from` on the attempts'
+    statuses, then :func:`send_reason` and :attr:`Send.sent_on` on plain values.
+    """
+    attempts = doc["a"]
+    statuses = [_STATUSES[a.get("s", "queued")] for a in attempts]
+    first, last = attempts[0], attempts[-1]
+    status = send_status_from(
+        statuses,
+        _policy(doc["pol"]) if "pol" in doc else _DEFAULT_POLICY,
+        lambda: _dt(last.get("fld") or last["q"]) - _dt(first["q"]),
+    )
+    reason = ""
+    if status is DeliveryStatus.SOFT_BOUNCED or status is DeliveryStatus.HARD_BOUNCED:
+        # Send.failure_reason: the newest attempt that bounced the same way.
+        deciding = next(
+            (a for a, s in zip(reversed(attempts), reversed(statuses), strict=True) if s is status),
+            last,
+        )
+        reason = deciding.get("r", "")
+    sent_on = None
+    for a in attempts:
+        at = a.get("snt") or a.get("sub")
+        if at is not None and (sent_on is None or at < sent_on):
+            sent_on = at
+    return status, reason, sent_on
+
+
+def _event_doc(e: StatusEvent, at: str | None = None) -> str:
+    """The event's log document; ``at`` is ``_ts(e.occurred_at)`` when the caller has it."""
     return _compact_json(
         {
             "p": e.provider,
             "id": e.provider_message_id,
             "s": e.status.value if e.status else None,
-            "at": _ts(e.occurred_at),
+            "at": _ts(e.occurred_at) if at is None else at,
             "r": e.reason.value if e.reason else None,
             "perm": e.permanent,
             "ps": e.provider_status,
@@ -706,7 +869,57 @@ def _contact_row(c: Contact) -> tuple[Any, ...]:
     )
 
 
+# Contacts and recipients are read back without re-checking their values (see
+# domain/_trusted.py): every column was written by _contact_row or add_recipients
+# from a checked object (an E.164 number, a region code or NULL, enum values,
+# normalized field names, a known zone name), so the converters and validators
+# would only repeat those checks, three times per send at dispatch.
+# tests/runner/test_trusted_reads.py proves the objects equal checked ones.
+_phone_as_given = builder(PhoneNumber)
+_contact_as_given = builder(Contact)
+_recipient_as_given = builder(Recipient)
+_KINDS = {k.value: k for k in NumberKind}
+_CONSENTS = {c.value: c for c in Consent}
+_CONTACT_STATUSES = {s.value: s for s in ContactStatus}
+_RESPONSES = {r.value: r for r in ResponseStatus}
+_NO_FIELDS_JSON = "{}"
+_NO_FIELDS: FrozenMap[str] = FrozenMap()  # immutable: every object without fields shares it
+
+
+def _fields_map(text: str) -> FrozenMap[str]:
+    """A stored fields document as a map (normalized keys, text values, as written)."""
+    return _NO_FIELDS if text == _NO_FIELDS_JSON else FrozenMap(json.loads(text))
+
+
 def _contact(row: Sequence[Any]) -> Contact:
+    cid, e164, region, kind, verified, zones, first, last, email, fields, consent, tz, acc = row
+    try:
+        number_kind = _KINDS[kind]
+        consent_value = _CONSENTS[consent]
+    except KeyError:  # not a value this adapter writes: the checks say what is wrong
+        return _checked_contact(row)
+    phone = _phone_as_given(
+        e164=e164,
+        region=region,
+        kind=number_kind,
+        verified=bool(verified),
+        _given_zones=tuple(zones.split("\n")) if zones else (),
+    )
+    return _contact_as_given(
+        id=cid,
+        phone=phone,
+        first_name=first,
+        last_name=last,
+        email=email,
+        fields=_fields_map(fields),
+        consent=consent_value,
+        time_zone=tz,
+        account=acc,
+    )
+
+
+def _checked_contact(row: Sequence[Any]) -> Contact:
+    """:func:`_contact` through the checked constructors (for a row it cannot read as given)."""
     cid, e164, region, kind, verified, zones, first, last, email, fields, consent, tz, acc = row
     phone = PhoneNumber(
         e164,
@@ -1302,17 +1515,33 @@ class SQLiteStorage:
                 f"AND recipient_id IN ({_marks(len(rows))}) ORDER BY pk",
                 (campaign_id, *(row[1] for row in rows)),
             ):
-                send = _send(data)
+                send = _stored_send(json.loads(data))
                 sends.setdefault(send.recipient_id, []).append(send)
+        # Built as given: see _contact.
         for row in rows:
-            yield Recipient(
+            contact = _contact(row[6:])
+            own = tuple(sends.get(row[1], ()))
+            status = _CONTACT_STATUSES.get(row[2])
+            response = _RESPONSES.get(row[3])
+            if status is None or response is None:  # not values this adapter writes
+                yield Recipient(
+                    campaign_id=campaign_id,
+                    contact=contact,
+                    status=row[2],
+                    response=row[3],
+                    list_name=row[4],
+                    fields=FrozenMap(json.loads(row[5])),
+                    sends=own,
+                )
+                continue
+            yield _recipient_as_given(
                 campaign_id=campaign_id,
-                contact=_contact(row[6:]),
-                status=row[2],
-                response=row[3],
+                contact=contact,
+                status=status,
+                response=response,
                 list_name=row[4],
-                fields=FrozenMap(json.loads(row[5])),
-                sends=tuple(sends.get(row[1], ())),
+                fields=_fields_map(row[5]),
+                sends=own,
             )
 
     # -- sends -----------------------------------------------------------------
@@ -1466,7 +1695,8 @@ class SQLiteStorage:
                 "UPDATE sends SET claimed_by = ?, claim_until = ? WHERE pk = ?",
                 [(worker, until, row[0]) for row in rows],
             )
-            return [_send(row[1]) for row in rows]
+            # Documents this adapter wrote: rebuilt without re-checking (_stored_send).
+            return [_stored_send(json.loads(row[1])) for row in rows]
 
         return self._run("claim due sends", write)
 
@@ -1480,23 +1710,34 @@ class SQLiteStorage:
         appends the batch to the log, a dedup key already there making a
         duplicate; each send folds in its new events in arrival order; one
         ``executemany`` writes the sends back.
+
+        A receipt for an attempt that has its provider message id already (the
+        common case) is folded into the send's document as it was read
+        (:func:`_fold_into_doc`), with no :class:`Send` built; any other goes
+        through :meth:`Send.apply`. The outcome keeps each changed send's
+        document and builds :attr:`EventOutcome.sends` from them only on request.
         """
 
         def write(conn: sqlite3.Connection) -> EventOutcome:
             stored = duplicates = parked = 0
-            touched: dict[int, Send] = {}
+            texts: dict[int, str] = {}  # by send pk, first touched first: the stored document
+            ids: dict[int, str] = {}
+            follow_up: dict[int, Send] = {}
             for batch in _batched(events, _BATCH):
-                unique: dict[str, StatusEvent] = {}  # by dedup key, the first of each
+                # By dedup key, the first of each, with its time as stored (one
+                # time formatting per event serves the key, the log and the merge).
+                unique: dict[str, tuple[StatusEvent, str]] = {}
                 for event in batch:
-                    unique.setdefault(event.dedup_key, event)
+                    at = _ts(event.occurred_at)
+                    unique.setdefault(_dedup_key(event, _utc_iso_of(at)), (event, at))
                 duplicates += len(batch) - len(unique)
-                where, data = _event_sends(conn, unique.values())
+                where, data = _event_sends(conn, [e for e, _ in unique.values()])
                 targets: list[int | None] = []
                 log_rows = []
                 # Explicit pks after the last row's: the rows that get theirs are
                 # the new ones (INSERT OR IGNORE skips a dedup key already logged).
                 last = conn.execute("SELECT coalesce(max(pk), 0) FROM events").fetchone()[0]
-                for pk, (key, event) in enumerate(unique.items(), last + 1):
+                for pk, (key, (event, at)) in enumerate(unique.items(), last + 1):
                     message_id = event.provider_message_id
                     send_pk = where.get((event.provider, message_id))
                     if send_pk is None:
@@ -1509,7 +1750,7 @@ class SQLiteStorage:
                             event.provider,
                             message_id,
                             int(send_pk is None),
-                            _event_doc(event),
+                            _event_doc(event, at),
                         )
                     )
                 before_changes = conn.total_changes
@@ -1530,36 +1771,23 @@ class SQLiteStorage:
                 )
                 # The new events of each send, in arrival order; sends in the
                 # order first touched.
-                per_send: dict[int, list[StatusEvent]] = {}
-                for row, send_pk, event in zip(log_rows, targets, unique.values(), strict=True):
+                per_send: dict[int, list[tuple[StatusEvent, str]]] = {}
+                for row, send_pk, applied in zip(log_rows, targets, unique.values(), strict=True):
                     if logged is not None and row[0] not in logged:
                         continue
                     if send_pk is None:
                         parked += 1
                     else:
-                        per_send.setdefault(send_pk, []).append(event)
-                if not per_send:
-                    continue
-                # Each send as it stands before the batch, with the parsed document
-                # of those read now (to re-serialize only what changes).
-                before: dict[int, Send] = {}
-                docs: dict[int, dict[str, Any]] = {}
-                changed: dict[int, Send] = {}
-                for send_pk, applied in per_send.items():
-                    current = touched.get(send_pk)
-                    if current is None:  # not changed by an earlier batch: read it now
-                        doc = docs[send_pk] = json.loads(data[send_pk])
-                        current = _stored_send(doc)
-                    before[send_pk] = current
-                    for event in applied:
-                        current = current.apply(event)
-                    changed[send_pk] = touched[send_pk] = current
-                self._save_applied(conn, changed, before, docs, where)
+                        per_send.setdefault(send_pk, []).append(applied)
+                if per_send:
+                    self._save_applied(conn, per_send, data, where, texts, ids, follow_up)
             return EventOutcome(
                 stored=stored,
                 duplicates=duplicates,
                 parked=parked,
-                sends=tuple(touched.values()),
+                send_ids=tuple(ids.values()),
+                follow_up=tuple(follow_up[pk] for pk in ids if pk in follow_up),
+                loader=lambda: [_send(text) for text in texts.values()],
             )
 
         return self._run("record events", write)
@@ -1567,32 +1795,60 @@ class SQLiteStorage:
     def _save_applied(
         self,
         conn: sqlite3.Connection,
-        changed: Mapping[int, Send],
-        before: Mapping[int, Send],
-        docs: Mapping[int, dict[str, Any]],
+        per_send: Mapping[int, Sequence[tuple[StatusEvent, str]]],
+        data: Mapping[int, str],
         where: Mapping[tuple[str, str], int],
+        texts: dict[int, str],
+        ids: dict[int, str],
+        follow_up: dict[int, Send],
     ) -> None:
-        """Write the sends a batch of events changed (``changed``, by pk)."""
-        conn.executemany(
-            "UPDATE sends SET status = ?, reason = ?, sent_on = ?, data = ? WHERE pk = ?",
-            [
-                (
-                    s.status.value,
-                    send_reason(s),
-                    _ots(s.sent_on),
-                    _patched_send_doc(docs[pk], before[pk], s) if pk in docs else _send_doc(s),
-                    pk,
-                )
-                for pk, s in changed.items()
-            ],
-        )
-        # An attempt without a provider gains one from its first event: re-index
-        # a send unless its message ids are the ones it had and all point to it.
+        """Fold each send's new events (with their :func:`_ts` times) in and write it back.
+
+        ``data`` holds each send's document as stored before this batch. Each
+        send written is recorded in ``texts`` (its new document), ``ids`` and,
+        when it now needs follow-up, ``follow_up`` (all by send pk).
+        """
+        rows = []
         stale = []
-        for pk, s in changed.items():
-            keys = _message_keys(s)
-            if keys != _message_keys(before[pk]) or any(where.get(k) != pk for k in keys):
-                stale.append(s)
+        for pk, applied in per_send.items():
+            doc = _load_doc(data[pk])
+            send = before = None  # the general path's send, once an event needs it
+            for event, at in applied:
+                if send is None:
+                    if _fold_into_doc(doc, event, at):
+                        continue
+                    send = before = _stored_send(doc)
+                send = send.apply(event)
+            if send is None:
+                status, reason, sent_on = _doc_columns(doc)
+                text = _compact_json(doc)
+                ids.setdefault(pk, doc["id"])
+                if status is DeliveryStatus.HARD_BOUNCED or (
+                    status is DeliveryStatus.QUEUED and doc["a"][-1].get("s") == "soft_bounced"
+                ):
+                    follow_up[pk] = _stored_send(doc)
+                else:
+                    follow_up.pop(pk, None)
+            else:
+                assert before is not None
+                status, reason, sent_on = send.status, send_reason(send), _ots(send.sent_on)
+                text = _send_doc(send)
+                ids.setdefault(pk, send.id)
+                if needs_follow_up(send):
+                    follow_up[pk] = send
+                else:
+                    follow_up.pop(pk, None)
+                # An attempt without a provider gains one from its first event:
+                # re-index a send unless its message ids are the ones it had and
+                # all point to it.
+                keys = _message_keys(send)
+                if keys != _message_keys(before) or any(where.get(k) != pk for k in keys):
+                    stale.append(send)
+            texts[pk] = text
+            rows.append((status.value, reason, sent_on, text, pk))
+        conn.executemany(
+            "UPDATE sends SET status = ?, reason = ?, sent_on = ?, data = ? WHERE pk = ?", rows
+        )
         if stale:
             self._index_messages(conn, stale)
 

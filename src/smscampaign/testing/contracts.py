@@ -66,7 +66,7 @@ from smscampaign.errors import (
     NotFound,
     StorageError,
 )
-from smscampaign.providers.base import LogCursor, LogFilter, Storage
+from smscampaign.providers.base import LogCursor, LogFilter, Storage, needs_follow_up
 from smscampaign.providers.memory import InMemoryStorage
 from smscampaign.testing.gateway_contract import GatewayContract
 
@@ -546,6 +546,36 @@ class StorageContract:
         assert (again.stored, again.duplicates, again.sends) == (0, 1, ())
         assert list(storage.iter_events()) == [delivered]
         assert storage.get_send(f"{campaign.id}-invite-0").status is DeliveryStatus.DELIVERED
+
+    def test_outcome_names_changes_and_carries_follow_up(
+        self, storage: Storage, campaign: Campaign
+    ) -> None:
+        """An outcome names every send changed, and carries whole those needing follow-up."""
+        storage.save_sends([_sent(_send(campaign.id, n), f"m{n}") for n in range(3)])
+        bounced = StatusEvent.failure(
+            provider="simulated",
+            provider_message_id="m1",
+            occurred_at=T0 + timedelta(minutes=1),
+            reason=FailureReason.INVALID_NUMBER,
+        )
+        soft = StatusEvent.failure(
+            provider="simulated",
+            provider_message_id="m2",
+            occurred_at=T0 + timedelta(minutes=1),
+            reason=FailureReason.UNREACHABLE,
+        )
+        outcome = storage.record_events([_event("m0", DeliveryStatus.DELIVERED), bounced, soft])
+        ids = tuple(f"{campaign.id}-invite-{n}" for n in range(3))
+        assert outcome.send_ids == ids
+        assert [s.id for s in outcome.sends] == list(ids)
+        assert outcome.sends == tuple(storage.get_send(i) for i in ids)
+        assert outcome.follow_up == outcome.sends[1:]
+        assert outcome.follow_up[0].status is DeliveryStatus.HARD_BOUNCED
+        assert outcome.follow_up[1].awaiting_retry
+        assert all(needs_follow_up(s) for s in outcome.follow_up)
+        # A later receipt that settles a send takes it out of follow-up.
+        later = storage.record_events([_event("m2", DeliveryStatus.DELIVERED, 5)])
+        assert (later.send_ids, later.follow_up) == ((ids[2],), ())
 
     def test_events_converge_in_any_order(self, storage: Storage, campaign: Campaign) -> None:
         """A late SENT after DELIVERED does not regress the send."""
@@ -1114,4 +1144,11 @@ def _reply_fields(message: InboundMessage) -> tuple[Any, ...]:
 
 
 def _outcome_summary(outcome: Any) -> tuple[Any, ...]:
-    return (outcome.stored, outcome.duplicates, outcome.parked, outcome.sends)
+    return (
+        outcome.stored,
+        outcome.duplicates,
+        outcome.parked,
+        outcome.send_ids,
+        outcome.follow_up,
+        outcome.sends,
+    )

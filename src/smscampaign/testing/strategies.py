@@ -1015,6 +1015,7 @@ __all__ += [
     "campaigns",
     "contacts",
     "recipients",
+    "send_histories",
     "sends",
     "status_events",
     "steps",
@@ -1024,6 +1025,7 @@ __all__ += [
 import datetime as _dt  # noqa: E402
 from collections.abc import Sequence as _DSequence  # noqa: E402
 
+import attrs as _dattrs  # noqa: E402
 from hypothesis.errors import InvalidArgument as _DInvalidArgument  # noqa: E402
 
 from smscampaign.domain.campaign import (  # noqa: E402
@@ -1395,6 +1397,69 @@ def sends(
 
         assume(send.status in pool)
     return send
+
+
+_OPEN_STATUSES = (
+    DeliveryStatus.QUEUED,
+    DeliveryStatus.SENDING,
+    DeliveryStatus.SENT,
+    DeliveryStatus.DELIVERED,
+    DeliveryStatus.SOFT_BOUNCED,
+    DeliveryStatus.HARD_BOUNCED,
+)
+
+
+@st.composite
+def send_histories(draw: st.DrawFn, *, max_events: int = 6) -> tuple[Send, list[StatusEvent]]:
+    """A send and provider events about it, as providers deliver them.
+
+    The send comes from :func:`sends`; when it may, a new attempt is started
+    (it has no provider id until its first event), sometimes with per-part
+    ids. The events name its attempts' ids, a part's id or an id it does not
+    have, from its provider or another, with any status (or one that cannot
+    be mapped), whole or per part, with segments and prices, at times with
+    microseconds and in other offsets than UTC; some are delivered twice and
+    the order is shuffled. Shrinks towards a queued send and no events.
+
+    Args:
+        max_events: At most this many distinct events (before repeats).
+    """
+    if max_events < 0:
+        raise _DInvalidArgument(f"max_events={max_events} must be >= 0")
+    # Mostly sends that can take events; skipped and canceled ones now and then.
+    pools = (_OPEN_STATUSES, _OPEN_STATUSES, _OPEN_STATUSES, None)
+    send = draw(st.sampled_from(pools).flatmap(lambda pool: sends(statuses=pool)))
+    if send.status is DeliveryStatus.QUEUED and not send.skip_reasons:
+        send = send.start_attempt(at=send.created_at + _dt.timedelta(days=1))
+        if draw(st.booleans()):
+            send = send.with_part_ids([f"{send.id}-p1", f"{send.id}-p2"])
+    ids = [
+        message_id
+        for a in send.attempts
+        for message_id in (a.provider_message_id, *a.part_ids)
+        if message_id is not None
+    ]
+    ids = [*ids, *ids, "unknown-id"]  # mostly ids the send has
+    events = draw(
+        st.lists(
+            st.sampled_from(("simulated", "simulated", "simulated", "other")).flatmap(
+                lambda provider: status_events(
+                    provider=provider,
+                    provider_message_ids=st.sampled_from(ids),
+                    parts=draw(st.sampled_from((None, 2))),
+                )
+            ),
+            max_size=max_events,
+        )
+    )
+    varied = []
+    for event in events:
+        at = event.occurred_at + _dt.timedelta(microseconds=draw(st.sampled_from((0, 1, 250000))))
+        offset = _dt.timezone(_dt.timedelta(hours=draw(st.sampled_from((0, -5, 2)))))
+        price = draw(st.none() | st.decimals(min_value=0, max_value=1, places=4))
+        varied.append(_dattrs.evolve(event, occurred_at=at.astimezone(offset), price=price))
+    repeats = draw(st.lists(st.sampled_from(varied), max_size=2)) if varied else []
+    return send, draw(st.permutations(varied + repeats))
 
 
 @st.composite
