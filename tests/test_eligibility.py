@@ -884,6 +884,121 @@ class TestProperties:
             )
 
 
+class SharedDigitRule(Rule):
+    """A host rule that fires often: numbers ending in an even digit, naming its duplicate."""
+
+    name = "even_digit"
+    reasons = (QUIET,)
+
+    def check(self, recipient: Recipient, ctx: RuleContext) -> Finding | None:
+        if int(recipient.phone.e164[-1]) % 2:
+            return None
+        return Finding(QUIET, detail=f"(first holder: {ctx.duplicate_of})")
+
+
+_SWITCHES = (
+    "allow_pending_opt_in",
+    "accept_sent_as_received",
+    "remind_disqualified",
+    "deduplicate_numbers",
+    "allow_unverified_numbers",
+)
+
+
+def _variety() -> tuple[list[Recipient], set[str]]:
+    """Recipients meeting every branch of the fused pass, and a suppression list."""
+    long_ago, recently = NOW - timedelta(days=5), NOW - timedelta(hours=2)
+    shared = phone()
+    old = phone()
+    D = DeliveryStatus
+    people = [
+        recipient("ok", sends=[("invite", D.DELIVERED, long_ago)]),
+        recipient("recent", sends=[("invite", D.DELIVERED, recently)]),
+        recipient("sent", sends=[("invite", D.SENT, long_ago)]),
+        recipient("queued", sends=[("invite", D.QUEUED)]),
+        recipient("sending", sends=[("invite", D.SENDING, long_ago)]),
+        recipient("bounced", sends=[("invite", D.HARD_BOUNCED, long_ago)]),
+        recipient("soft", sends=[("invite", D.SOFT_BOUNCED, long_ago)]),
+        recipient("skipped", sends=[("invite", D.SKIPPED), ("invite", D.CANCELED)]),
+        recipient("never"),
+        recipient(
+            "moved",
+            sends=[
+                ("invite", D.HARD_BOUNCED, long_ago, old.e164),
+                ("invite", D.DELIVERED, long_ago),
+                ("reminder-1", D.HARD_BOUNCED, recently, old.e164),
+            ],
+        ),
+        recipient(
+            "reminded",
+            sends=[("invite", D.DELIVERED, long_ago), ("reminder-1", D.DELIVERED, recently)],
+        ),
+        recipient("first", number=shared, sends=[("invite", D.DELIVERED, long_ago)]),
+        recipient("second", number=shared, sends=[("invite", D.DELIVERED, long_ago)]),
+        recipient("suppressed", number=phone("+12125550199")),
+        recipient("pending", consent=Consent.PENDING_OPT_IN),
+        recipient("out", consent=Consent.OPTED_OUT),
+        recipient("landline", number=phone(kind=NumberKind.FIXED_LINE)),
+        recipient("mobile", number=phone(kind=NumberKind.MOBILE)),
+        recipient("unverified", number=phone(kind=NumberKind.UNKNOWN, verified=False)),
+        recipient("nolink", link=None),
+        recipient("blank", link=" ", first_name="\t"),
+        recipient("complete", response=ResponseStatus.COMPLETE),
+        recipient("dq", response=ResponseStatus.DISQUALIFIED),
+        recipient("inactive", status=ContactStatus.INACTIVE),
+        recipient("removed", status=ContactStatus.REMOVED),
+    ]
+    return people, {"+12125550199"}
+
+
+class TestGeneratedPass:
+    """The fused pass is written for each step and set of options; every version decides alike."""
+
+    @pytest.mark.parametrize("switches", list(itertools.product((False, True), repeat=5)))
+    @pytest.mark.parametrize("plain_thanks", [False, True])
+    def test_every_version_decides_as_the_rules(
+        self, switches: tuple[bool, ...], plain_thanks: bool
+    ) -> None:
+        campaign = with_options(**dict(zip(_SWITCHES, switches, strict=True)))
+        if plain_thanks:
+            steps = (*campaign.steps[:-1], attrs.evolve(campaign.steps[-1], body="Thank you!"))
+            campaign = attrs.evolve(campaign, steps=steps)
+        people, suppressed = _variety()
+        for step in campaign.steps:
+            for rules in (None, [*DEFAULT_RULES, SharedDigitRule()]):
+                engine = Eligibility(campaign, step, now=NOW, suppressed=suppressed, rules=rules)
+                assert engine.compiled
+                reference = Eligibility(
+                    campaign, step, now=NOW, suppressed=suppressed, rules=rules
+                ).decide_by_rules(people)
+                compiled = list(engine.decide(people))
+                expected = list(reference)
+                assert compiled == expected
+                assert [d.findings for d in compiled] == [d.findings for d in expected]
+                assert [d.explain() for d in compiled] == [d.explain() for d in expected]
+
+    @settings(max_examples=40)
+    @given(scenarios())
+    def test_a_host_rule_after_the_defaults_decides_as_the_rules(self, scenario: Any) -> None:
+        campaign, step, people, suppressed, now = scenario
+        rules = [*DEFAULT_RULES, SharedDigitRule()]
+        engine = Eligibility(campaign, step, now=now, suppressed=suppressed, rules=rules)
+        reference = Eligibility(
+            campaign, step, now=now, suppressed=suppressed, rules=rules
+        ).decide_by_rules(people)
+        compiled = list(engine.decide(people))
+        expected = list(reference)
+        assert compiled == expected
+        assert [d.findings for d in compiled] == [d.findings for d in expected]
+
+    def test_one_compilation_per_version(self) -> None:
+        """Engines for the same step and options share the compiled pass's code."""
+        first = Eligibility(CAMPAIGN, "reminder-1", now=NOW)
+        second = Eligibility(CAMPAIGN, "reminder-1", now=NOW + timedelta(days=1))
+        assert first._pass.__code__ is second._pass.__code__  # type: ignore[attr-defined]
+        assert first._pass is not second._pass
+
+
 class TestSkipReasonsStrategy:
     """The shipped skip_reasons() strategy draws valid, ordered reason values."""
 

@@ -29,10 +29,13 @@ Named rules are for readers, not a cost: at a million recipients a Python
 call per rule per recipient alone blows the time budget. So the default
 rules are *compiled* into one fused pass per step (:func:`_fused_pass`),
 which reads each recipient's attributes once and tests every default rule
-inline. The rule objects remain the reference: a property-based test checks
-that the fused pass and rule-by-rule evaluation decide alike. Rules a host
-appends after the defaults run after the fused pass; a rule list that drops
-or reorders a default rule is evaluated rule by rule.
+inline. The pass is Python source written for its step and the campaign's
+options (:func:`_pass_source`), so a test that cannot apply is not run at
+all, not skipped per recipient. The rule objects remain the reference:
+property-based tests check that the fused pass, in every version, and
+rule-by-rule evaluation decide alike. Rules a host appends after the
+defaults run after the fused pass; a rule list that drops or reorders a
+default rule is evaluated rule by rule.
 
 Memory
 ------
@@ -45,8 +48,10 @@ each E.164 number seen to the id of the first recipient holding it
 from __future__ import annotations
 
 import abc
+import functools
 from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
+from types import CodeType
 from typing import ClassVar, Protocol, cast
 
 import attrs
@@ -747,6 +752,19 @@ class Decision:
         return f"Decision({self.recipient.id!r}, {self.step.id!r}, reasons=[{reasons}])"
 
 
+class _Decided(Decision):
+    """A decision as the fused pass builds it, every slot set by the pass.
+
+    ``__init__`` is ``object``'s, so calling the class allocates the object
+    in C with no Python-level call and no argument tuple. Every decision of
+    the pass is of this one class, so a reader's ``decision.reasons`` stays
+    a specialized slot read in CPython (a mix of classes would not).
+    """
+
+    __slots__ = ()
+    __init__ = object.__init__
+
+
 @attrs.frozen
 class ReasonCounts:
     """How many recipients a step would reach, and how many each reason excludes.
@@ -967,6 +985,35 @@ class Eligibility:
 _STANDARD_SOURCES: Mapping[str, str] = {name: name for name in STANDARD_FIELDS}
 
 
+def _missing_fields(
+    recipient: Recipient, fields: tuple[tuple[str, str | None], ...]
+) -> tuple[str, ...]:
+    """The placeholders a recipient cannot fill, in order, as the fused pass tests them.
+
+    Args:
+        recipient: The recipient.
+        fields: The step's placeholders, each with where its value lives
+            (see :data:`_STANDARD_SOURCES`).
+
+    Returns:
+        The names without a value or with a blank one (empty or only whitespace).
+    """
+    contact = recipient.contact
+    missing: list[str] = []
+    for name, source in fields:
+        value = recipient.fields.get(name)
+        if value is None:
+            if source is None:
+                value = contact.fields.get(name)
+            elif source == "phone":
+                value = contact.phone.e164
+            else:
+                value = getattr(contact, source)
+        if not value or value.isspace():
+            missing.append(name)
+    return tuple(missing)
+
+
 # Bits of the fused pass's reason mask, one per default reason, in report order.
 _BIT: Mapping[Reason, int] = {reason: 1 << index for index, reason in enumerate(Reason)}
 
@@ -1004,10 +1051,14 @@ def _fused_pass(ctx: RuleContext, seen: dict[str, str], extras: tuple[Rule, ...]
     more allocation than an eligible one. ``extras`` (host rules) run after.
     The result must equal rule-by-rule evaluation; the test suite checks it.
 
-    What the pass costs is what it does per recipient, so everything that
-    depends only on the step is settled here, once: flags are plain bools,
-    constants are locals of the closure, and each decision is built without
-    a Python-level ``__init__`` call.
+    What the pass costs is what it runs per recipient, so the pass is
+    written for its step (:func:`_pass_source`): a test that the step's kind
+    or the campaign's options rule out is left out rather than skipped at
+    run time, the placeholders are tested one after the other with their
+    names and where their values live written in, and everything that
+    depends only on the step (the reminder's cutoff, the suppression list,
+    the map of numbers seen) is a local of the pass. Each decision is built
+    without a Python-level ``__init__`` call.
 
     Args:
         ctx: The step's context (campaign, options, suppression list, now).
@@ -1018,193 +1069,316 @@ def _fused_pass(ctx: RuleContext, seen: dict[str, str], extras: tuple[Rule, ...]
         A function from recipients to decisions.
     """
     step = ctx.step
-    kind = step.kind
     options = ctx.options
-    suppressed = ctx.suppressed
-    step_id = step.id
-    is_reminder = kind is StepKind.REMINDER
-    is_thank_you = kind is StepKind.THANK_YOU
-    # Only a reminder reads the previous step's sends; None matches no send.
-    previous_id = ctx.previous_step.id if is_reminder and ctx.previous_step is not None else None
-    allow_pending = options.allow_pending_opt_in
-    check_verified = not options.allow_unverified_numbers
-    accept_sent = options.accept_sent_as_received
-    remind_disqualified = options.remind_disqualified
-    dedup = options.deduplicate_numbers
-    has_extras = bool(extras)
-    # "now >= sent_on + delay" (elapsed time) as one comparison per recipient.
-    cutoff = ctx.now.astimezone(_UTC) - step.delay
-    delay = step.delay
+    is_reminder = step.kind is StepKind.REMINDER
+    previous_step = ctx.previous_step if is_reminder else None
+    cache: dict[int, tuple[ReasonLike, ...]] = {0: _NO_REASONS}
     # Placeholders in Template.missing()'s order, each with where its value lives.
     fields = tuple((name, _STANDARD_SOURCES.get(name)) for name in step.body.missing({}))
-    has_fields = bool(fields)
-    setdefault = seen.setdefault
-    cache: dict[int, tuple[ReasonLike, ...]] = {0: _NO_REASONS}
-    cached = cache.get
+    namespace: dict[str, object] = {
+        # What the step settles once.
+        "step": step,
+        "step_id": step.id,
+        "previous_id": None if previous_step is None else previous_step.id,
+        "suppressed": ctx.suppressed,
+        "setdefault": seen.setdefault,
+        "cache": cache,
+        "cached": cache.get,
+        # "now >= sent_on + delay" (elapsed time) as one comparison per recipient.
+        "cutoff": ctx.now.astimezone(_UTC) - step.delay,
+        "delay": step.delay,
+        "ctx": ctx,
+        "extras": extras,
+        # Constants and helpers, as locals of the pass.
+        "status_bits": {status: _BIT[reason] for status, reason in _STATUS_REASONS.items()},
+        "active": ContactStatus.ACTIVE,
+        "opted_in": Consent.OPTED_IN,
+        "opted_out": Consent.OPTED_OUT,
+        "mobile": NumberKind.MOBILE,
+        "either": NumberKind.FIXED_LINE_OR_MOBILE,
+        "no_sms": NO_SMS_KINDS,
+        "complete": ResponseStatus.COMPLETE,
+        "disqualified": ResponseStatus.DISQUALIFIED,
+        "delivered": DeliveryStatus.DELIVERED,
+        "sent": DeliveryStatus.SENT,
+        "skipped": DeliveryStatus.SKIPPED,
+        "canceled": DeliveryStatus.CANCELED,
+        "queued": DeliveryStatus.QUEUED,
+        "sending": DeliveryStatus.SENDING,
+        "o_not_sent": PreviousOutcome.NOT_SENT,
+        "o_no_receipt": PreviousOutcome.NO_RECEIPT,
+        "o_in_progress": PreviousOutcome.IN_PROGRESS,
+        "o_failed": PreviousOutcome.FAILED,
+        "decision": Decision,
+        "decided": _Decided,
+        "no_reasons": _NO_REASONS,
+        "fields": fields,
+        "missing_fields": _missing_fields,
+        "reasons_of": _reasons_of,
+        "due_after": due_after,
+        "failed_permanently": failed_permanently,
+        "evolve": attrs.evolve,
+    }
+    code = _compiled_pass(
+        _pass_source(
+            kind=step.kind,
+            has_previous=previous_step is not None,
+            fields=fields,
+            allow_pending=options.allow_pending_opt_in,
+            check_verified=not options.allow_unverified_numbers,
+            accept_sent=options.accept_sent_as_received,
+            remind_disqualified=options.remind_disqualified,
+            dedup=options.deduplicate_numbers,
+            has_extras=bool(extras),
+            names=tuple(namespace),
+        )
+    )
+    exec(code, namespace)
+    return cast("_Pass", namespace["run"])
 
-    active = ContactStatus.ACTIVE
-    status_bits = {status: _BIT[reason] for status, reason in _STATUS_REASONS.items()}
-    opted_in = Consent.OPTED_IN
-    opted_out = Consent.OPTED_OUT
-    mobile = NumberKind.MOBILE
-    either = NumberKind.FIXED_LINE_OR_MOBILE
-    no_sms = NO_SMS_KINDS
-    complete = ResponseStatus.COMPLETE
-    disqualified = ResponseStatus.DISQUALIFIED
-    delivered = DeliveryStatus.DELIVERED
-    sent = DeliveryStatus.SENT
-    skipped = DeliveryStatus.SKIPPED
-    canceled = DeliveryStatus.CANCELED
-    queued = DeliveryStatus.QUEUED
-    sending = DeliveryStatus.SENDING
-    b_suppressed = _BIT[Reason.SUPPRESSED]
-    b_not_opted_in = _BIT[Reason.NOT_OPTED_IN]
-    b_opted_out = _BIT[Reason.OPTED_OUT]
-    b_not_sms = _BIT[Reason.NOT_SMS_CAPABLE]
-    b_unverified = _BIT[Reason.UNVERIFIED_NUMBER]
-    b_duplicate = _BIT[Reason.DUPLICATE_NUMBER]
-    b_already = _BIT[Reason.ALREADY_SENT]
-    b_missing = _BIT[Reason.MISSING_FIELD]
-    b_complete = _BIT[Reason.RESPONSE_COMPLETE]
-    b_disqualified = _BIT[Reason.DISQUALIFIED]
-    b_previous = _BIT[Reason.PREVIOUS_NOT_RECEIVED]
-    b_not_due = _BIT[Reason.NOT_YET_DUE]
-    b_not_complete = _BIT[Reason.NOT_COMPLETE]
-    o_not_sent = PreviousOutcome.NOT_SENT
-    o_no_receipt = PreviousOutcome.NO_RECEIPT
-    o_in_progress = PreviousOutcome.IN_PROGRESS
-    o_failed = PreviousOutcome.FAILED
-    no_reasons = _NO_REASONS
-    decision = Decision
-    new = object.__new__
 
-    def run(recipients: Iterable[Recipient]) -> Iterator[Decision]:
-        for recipient in recipients:
-            contact = recipient.contact
-            phone = contact.phone
-            e164 = phone.e164
-            status = recipient.status
-            mask = 0 if status is active else status_bits[status]
-            if e164 in suppressed:
-                mask |= b_suppressed
-            consent = contact.consent
-            if consent is not opted_in:
-                if consent is opted_out:
-                    mask |= b_opted_out
-                elif not allow_pending:
-                    mask |= b_not_opted_in
-            number_kind = phone.kind
-            if number_kind is not either and number_kind is not mobile and number_kind in no_sms:
-                mask |= b_not_sms
-            if check_verified and not phone.verified:
-                mask |= b_unverified
-            first = None
-            if dedup:
-                # One probe of a table that grows to a million entries.
-                contact_id = contact.id
-                first = setdefault(e164, contact_id)
-                if first is contact_id or first == contact_id:
-                    first = None
-                else:
-                    mask |= b_duplicate
-            # One walk over the sends for ALREADY_SENT and the previous step.
-            received = None
-            outcome = o_not_sent
-            for send in recipient.sends:
-                send_step = send.step_id
-                if send_step == step_id:
-                    if not mask & b_already:
-                        send_status = send.status
-                        if (
-                            send_status is not skipped
-                            and send_status is not canceled
-                            and (send.to == e164 or not failed_permanently(send))
-                        ):
-                            mask |= b_already
-                elif send_step == previous_id:
-                    send_status = send.status
-                    if send_status is delivered or (accept_sent and send_status is sent):
-                        received = send
-                    elif send_status is sent:
-                        outcome = o_no_receipt
-                    elif send_status is queued or send_status is sending:
-                        outcome = o_in_progress
-                    elif send_status is not skipped and send_status is not canceled:
-                        outcome = o_failed
-            missing: tuple[str, ...] = ()
-            if has_fields:
-                # FrozenMap keeps its dict in _data; reading it directly avoids
-                # Mapping's Python-level __getitem__ and __contains__.
-                own = recipient.fields._data
-                for name, source in fields:
-                    value = own.get(name)
-                    if value is None:
-                        if source is None:
-                            value = contact.fields._data.get(name)
-                        elif source == "phone":
-                            value = e164
-                        else:
-                            value = getattr(contact, source)
-                    # Blank as Template.missing() says: empty or only whitespace.
-                    if not value or value.isspace():
-                        missing += (name,)
-                if missing:
-                    mask |= b_missing
-            previous = None
-            due_at = None
-            if is_reminder:
-                response = recipient.response
-                if response is complete:
-                    mask |= b_complete
-                elif response is disqualified and not remind_disqualified:
-                    mask |= b_disqualified
-                if received is None:
-                    previous = outcome
-                    mask |= b_previous
-                else:
-                    # received_on(), inlined: Send.sent_on is computed once, when built.
-                    sent_on = received.sent_on or received.delivered_at or received.created_at
-                    if sent_on > cutoff:
-                        due_at = due_after(sent_on, delay)
-                        mask |= b_not_due
-            elif is_thank_you and recipient.response is not complete:
-                mask |= b_not_complete
-            if has_extras:
-                here = ctx if first is None else attrs.evolve(ctx, duplicate_of=first)
-                found = [f for f in (rule.check(recipient, here) for rule in extras) if f]
-                if found:
-                    reasons = cached(mask) or _reasons_of(mask, cache)
-                    built = decision(
-                        recipient, step, reasons, due_at, (first, missing, previous, None)
-                    )
-                    yield decision(
-                        recipient,
-                        step,
-                        reasons + tuple(f.reason for f in found),
-                        due_at,
-                        (first, missing, previous, built.findings + tuple(found)),
-                    )
-                    continue
-            if mask == 0:
-                reasons = no_reasons
-                extra = None
+@functools.lru_cache(maxsize=64)
+def _compiled_pass(source: str) -> CodeType:
+    """The code object of a pass's source, compiled once per distinct source."""
+    return compile(source, "<smscampaign.eligibility fused pass>", "exec")
+
+
+def _pass_source(
+    *,
+    kind: StepKind,
+    has_previous: bool,
+    fields: tuple[tuple[str, str | None], ...],
+    allow_pending: bool,
+    check_verified: bool,
+    accept_sent: bool,
+    remind_disqualified: bool,
+    dedup: bool,
+    has_extras: bool,
+    names: tuple[str, ...],
+) -> str:
+    """The Python source of the fused pass for one step and set of options.
+
+    The source defines ``run(recipients)``, a generator of decisions; every
+    name it reads besides its own locals is a keyword default bound from the
+    namespace :func:`_fused_pass` executes it in, so each is a fast local.
+    Placeholder names enter the source only as ``repr()`` literals, and a
+    placeholder's contact attribute only from :data:`STANDARD_FIELDS`.
+
+    Args:
+        kind: The step's kind.
+        has_previous: Whether the step is a reminder with a previous step.
+        fields: The placeholders, each with its contact attribute (None: a custom field).
+        allow_pending: ``allow_pending_opt_in``.
+        check_verified: Not ``allow_unverified_numbers``.
+        accept_sent: ``accept_sent_as_received``.
+        remind_disqualified: ``remind_disqualified``.
+        dedup: ``deduplicate_numbers``.
+        has_extras: Whether host rules run after the defaults.
+        names: The names the namespace binds, to become the keyword defaults.
+
+    Returns:
+        The source text.
+    """
+    bit = {reason.name: _BIT[reason] for reason in Reason}
+    lines: list[str] = []
+
+    def add(depth: int, *texts: str) -> None:
+        lines.extend("    " * depth + text for text in texts)
+
+    add(2, "for recipient in recipients:")
+    add(
+        3,
+        "contact = recipient.contact",
+        "phone = contact.phone",
+        "e164 = phone.e164",
+        "if recipient.status is active:",
+        "    mask = 0",
+        "else:",
+        "    mask = status_bits[recipient.status]",
+        "if e164 in suppressed:",
+        f"    mask |= {bit['SUPPRESSED']}",
+        "if contact.consent is not opted_in:",
+        "    if contact.consent is opted_out:",
+        f"        mask |= {bit['OPTED_OUT']}",
+    )
+    if not allow_pending:
+        add(4, "else:", f"    mask |= {bit['NOT_OPTED_IN']}")
+    add(
+        3,
+        # FIXED_LINE_OR_MOBILE and MOBILE first: an enum's hash is a Python call.
+        "number_kind = phone.kind",
+        "if number_kind is not either and number_kind is not mobile and number_kind in no_sms:",
+        f"    mask |= {bit['NOT_SMS_CAPABLE']}",
+    )
+    if check_verified:
+        add(3, "if not phone.verified:", f"    mask |= {bit['UNVERIFIED_NUMBER']}")
+    if dedup:
+        # One probe of a table that grows to a million entries; the same
+        # recipient listed twice is not its own duplicate.
+        add(
+            3,
+            "contact_id = contact.id",
+            "first = setdefault(e164, contact_id)",
+            "if first is not contact_id and first != contact_id:",
+            f"    mask |= {bit['DUPLICATE_NUMBER']}",
+        )
+    # One walk over the sends for ALREADY_SENT and, for a reminder, the previous step.
+    already = (
+        f"step_id and not mask & {bit['ALREADY_SENT']}:",
+        "    send_status = send.status",
+        "    if (",
+        "        send_status is not skipped",
+        "        and send_status is not canceled",
+        "        and (send.to == e164 or not failed_permanently(send))",
+        "    ):",
+        f"        mask |= {bit['ALREADY_SENT']}",
+    )
+    if has_previous:
+        receipt = "send.status is delivered" + (" or send.status is sent" if accept_sent else "")
+        # What became of the previous message when none was received is
+        # worked out afterwards, for the few it concerns.
+        add(
+            3,
+            "received = None",
+            "for send in recipient.sends:",
+            "    if send.step_id == previous_id:",
+            f"        if {receipt}:",
+            "            received = send",
+        )
+        add(4, "elif send.step_id == " + already[0], *already[1:])
+    else:
+        add(3, "for send in recipient.sends:")
+        add(4, "if send.step_id == " + already[0], *already[1:])
+    if fields:
+        # Only whether a placeholder is blank; which ones are, for the rare
+        # decision that says so, is asked of _missing_fields afterwards.
+        add(3, "own = recipient.fields._data")
+        for name, source in fields:
+            if source is None:
+                fallback = f"contact.fields._data.get({name!r})"
+            elif source == "phone":
+                fallback = "e164"
             else:
-                reasons = cached(mask) or _reasons_of(mask, cache)
-                if first is None and previous is None and not missing:
-                    extra = None
-                else:
-                    extra = (first, missing, previous, None)
-            # Decision(recipient, step, reasons, due_at, extra), without the cost
-            # of a Python-level __init__ call.
-            made = new(decision)
-            made.recipient = recipient
-            made.step = step
-            made.reasons = reasons
-            made.due_at = due_at
-            made._extra = extra
-            yield made
-
-    return run
+                if source not in STANDARD_FIELDS:  # pragma: no cover - _STANDARD_SOURCES' keys
+                    raise AssertionError(source)
+                fallback = f"contact.{source}"
+            add(
+                3,
+                f"value = own.get({name!r})",
+                "if value is None:",
+                f"    value = {fallback}",
+                # Blank as Template.missing() says: empty or only whitespace.
+                "if not value or value.isspace():",
+                f"    mask |= {bit['MISSING_FIELD']}",
+            )
+    if kind is StepKind.REMINDER:
+        add(3, "if recipient.response is complete:", f"    mask |= {bit['RESPONSE_COMPLETE']}")
+        if not remind_disqualified:
+            add(
+                3,
+                "elif recipient.response is disqualified:",
+                f"    mask |= {bit['DISQUALIFIED']}",
+            )
+    if has_previous:
+        add(
+            3,
+            "if received is None:",
+            f"    mask |= {bit['PREVIOUS_NOT_RECEIVED']}",
+            "else:",
+            # received_on(), inlined: Send.sent_on is computed once, when built.
+            "    sent_on = received.sent_on or received.delivered_at or received.created_at",
+            "    if sent_on > cutoff:",
+            f"        mask |= {bit['NOT_YET_DUE']}",
+        )
+    elif kind is StepKind.THANK_YOU:
+        add(3, "if recipient.response is not complete:", f"    mask |= {bit['NOT_COMPLETE']}")
+    # The specifics a decision carries, each set exactly when its reason is.
+    duplicate_of = f"(first if mask & {bit['DUPLICATE_NUMBER']} else None)" if dedup else "None"
+    missing = (
+        f"(missing_fields(recipient, fields) if mask & {bit['MISSING_FIELD']} else ())"
+        if fields
+        else "()"
+    )
+    previous = (
+        f"(outcome if mask & {bit['PREVIOUS_NOT_RECEIVED']} else None)" if has_previous else "None"
+    )
+    due_at = (
+        f"(due_after(sent_on, delay) if mask & {bit['NOT_YET_DUE']} else None)"
+        if has_previous
+        else "None"
+    )
+    specific = (
+        (bit["DUPLICATE_NUMBER"] if dedup else 0)
+        | (bit["MISSING_FIELD"] if fields else 0)
+        | (bit["PREVIOUS_NOT_RECEIVED"] if has_previous else 0)
+    )
+    # Decision(recipient, step, reasons, due_at, extra), without the cost of a
+    # Python-level __init__ call (see _Decided).
+    add(
+        3,
+        "made = decided()",
+        "made.recipient = recipient",
+        "made.step = step",
+        "if mask:",
+        "    made.reasons = cached(mask) or reasons_of(mask, cache)",
+        f"    made.due_at = {due_at}",
+    )
+    if has_previous:
+        # previous_outcome(), for the few whose previous message was not
+        # received: no send of the previous step counts as received, so
+        # each one that went out says what became of it.
+        add(
+            4,
+            f"if mask & {bit['PREVIOUS_NOT_RECEIVED']}:",
+            "    outcome = o_not_sent",
+            "    for send in recipient.sends:",
+            "        if send.step_id == previous_id:",
+            "            send_status = send.status",
+            "            if send_status is queued or send_status is sending:",
+            "                outcome = o_in_progress",
+        )
+        if not accept_sent:
+            add(7, "elif send_status is sent:", "    outcome = o_no_receipt")
+        add(
+            7,
+            "elif send_status is not skipped and send_status is not canceled:",
+            "    outcome = o_failed",
+        )
+    if specific:
+        add(
+            4,
+            f"made._extra = ({duplicate_of}, {missing}, {previous}, None) "
+            f"if mask & {specific} else None",
+        )
+    else:
+        add(4, "made._extra = None")
+    add(
+        3,
+        "else:",
+        "    made.reasons = no_reasons",
+        "    made.due_at = None",
+        "    made._extra = None",
+    )
+    if has_extras:
+        # Host rules run after the defaults, with the duplicate's first holder.
+        add(
+            3,
+            "first_holder = made.duplicate_of",
+            "here = ctx if first_holder is None else evolve(ctx, duplicate_of=first_holder)",
+            "found = [f for f in (rule.check(recipient, here) for rule in extras) if f]",
+            "if found:",
+            "    findings = made.findings + tuple(found)",
+            "    made = decision(",
+            "        recipient,",
+            "        step,",
+            "        made.reasons + tuple(f.reason for f in found),",
+            "        made.due_at,",
+            "        (first_holder, made.missing_fields, made.previous, findings),",
+            "    )",
+        )
+    add(3, "yield made")
+    head = "def run(\n    recipients,\n    *,\n" + "".join(f"    {n}={n},\n" for n in names) + "):"
+    return head + "\n" + "\n".join(line[4:] for line in lines) + "\n"
 
 
 # -- one-call helpers -------------------------------------------------------------------
