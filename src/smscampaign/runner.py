@@ -55,7 +55,8 @@ from smscampaign.domain.delivery import (
     StatusEvent,
     _attempt_as_given,
     _evolve_send,
-    _send_as_given,
+    _new_send_as_given,
+    _queued_and_applied,
     _with_derived,
 )
 from smscampaign.domain.phone import PhoneNumber
@@ -75,7 +76,13 @@ from smscampaign.errors import (
     PermanentGatewayError,
 )
 from smscampaign.providers.base import DEFAULT_LEASE, LogFilter, StepDecider, Storage
-from smscampaign.providers.gateway import Gateway, OutboundMessage, SendReceipt, WebhookRequest
+from smscampaign.providers.gateway import (
+    _E164,
+    Gateway,
+    OutboundMessage,
+    SendReceipt,
+    WebhookRequest,
+)
 from smscampaign.scheduling import LEGAL_HOURS, LegalHoursTable, Schedule
 
 __all__ = [
@@ -244,6 +251,7 @@ class _Throttle:
         self._day: dict[str, tuple[date, int]] = {}
         self._calendars: dict[str, _Calendar] = {}
         self._forgotten: datetime | None = None
+        self._last_day: tuple[datetime, tzinfo, date] | None = None
         # Per schedule: how many recent sends to remember, and the campaign's zone
         # (computed once, not per send).
         self._shape: dict[int, tuple[Schedule, int, tzinfo]] = {}
@@ -314,7 +322,12 @@ class _Throttle:
             if times is None or times.maxlen != keep:
                 times = self._times[campaign_id] = collections.deque(times or (), maxlen=keep)
             times.append(at)
-        day = at.astimezone(zone).date()
+        last = self._last_day
+        if last is not None and last[0] is at and last[1] is zone:
+            day = last[2]  # a tick's sends share its time
+        else:
+            day = at.astimezone(zone).date()
+            self._last_day = (at, zone, day)
         seen_day, count = self._day.get(campaign_id, (None, 0))
         self._day[campaign_id] = (day, count + 1 if seen_day == day else 1)
 
@@ -323,7 +336,58 @@ class _Throttle:
 # domain/_trusted.py); tests/runner/test_trusted_dispatch.py proves each equal to
 # what the checked constructors give.
 _event_as_given = builder(StatusEvent)
-_NO_EVIDENCE: FrozenMap[Any] = FrozenMap()
+_EMPTY_MAP: FrozenMap[Any] = FrozenMap()
+
+
+_message_as_given = builder(OutboundMessage)
+
+
+def _outbound(
+    to: str, sender: str, body: str, key: str, valid_until: datetime | None, url: str | None
+) -> OutboundMessage:
+    """``OutboundMessage(...)`` with no metadata, its validators' checks made inline.
+
+    The checks dispatch's values need, in the cases it meets: ``to`` a string in
+    E.164 form, a sender with text in it, a string body, an aware or absent
+    ``valid_until``, a string or absent URL. ``key`` is ``"<send id>:<n>"``,
+    never blank. Anything else goes to the checked constructor, which raises
+    as it always did. The metadata is one shared empty map, not one more
+    object per message for the garbage collector.
+    """
+    if (
+        to.__class__ is str
+        and _E164.fullmatch(to) is not None
+        and sender.__class__ is str
+        and sender.strip()
+        and body.__class__ is str
+        and (
+            valid_until is None
+            or (
+                valid_until.__class__ is datetime
+                and valid_until.tzinfo is not None
+                and valid_until.utcoffset() is not None
+            )
+        )
+        and (url is None or url.__class__ is str)
+    ):
+        return _message_as_given(
+            to=to,
+            sender=sender,
+            body=body,
+            idempotency_key=key,
+            valid_until=valid_until,
+            status_callback_url=url,
+            metadata=_EMPTY_MAP,
+        )
+    return OutboundMessage(
+        to=to,
+        sender=sender,
+        body=body,
+        idempotency_key=key,
+        valid_until=valid_until,
+        status_callback_url=url,
+        metadata=_EMPTY_MAP,
+    )
 
 
 def _receipt_event(receipt: SendReceipt) -> StatusEvent:
@@ -370,37 +434,39 @@ def _with_receipt(send: Send, number: int, at: datetime, receipt: SendReceipt) -
         if len(receipt.part_ids) > 1:
             started = started.with_part_ids(receipt.part_ids)
         return started.apply(event)
-    # Attempt.queued(number=number, to=send.to, at=at), as given: the number
-    # counts the send's attempts, its address is the send's (a checked E.164
-    # number) and ``at`` is aware. Providers that give each part its own id
-    # report each part on its own: the attempt keeps the ids so storage finds
-    # it by any of them.
-    attempt = _attempt_as_given(
-        number=number,
-        to=send.to,
-        queued_at=at,
-        provider=None,
-        provider_message_id=None,
-        status=DeliveryStatus.QUEUED,
-        reason=None,
-        provider_status="",
-        provider_code=None,
-        provider_text=None,
-        submitted_at=None,
-        sent_at=None,
-        delivered_at=None,
-        failed_at=None,
-        segments=None,
-        price=None,
-        parts=None,
-        evidence=_NO_EVIDENCE,
-        part_ids=receipt.part_ids if len(receipt.part_ids) > 1 else (),
-    )
+    if len(receipt.part_ids) < 2 and event.status is not None and event.part is None:
+        # The attempt queued and the receipt applied, in one step: the number
+        # counts the send's attempts, its address is the send's (a checked
+        # E.164 number) and ``at`` is aware.
+        attempt = _queued_and_applied(number, send.to, at, event)
+    else:
+        # Providers that give each part its own id report each part on its
+        # own: the attempt keeps the ids so storage finds it by any of them,
+        # and the merge rule folds the receipt in as the first part's.
+        attempt = _attempt_as_given(
+            number=number,
+            to=send.to,
+            queued_at=at,
+            provider=None,
+            provider_message_id=None,
+            status=DeliveryStatus.QUEUED,
+            reason=None,
+            provider_status="",
+            provider_code=None,
+            provider_text=None,
+            submitted_at=None,
+            sent_at=None,
+            delivered_at=None,
+            failed_at=None,
+            segments=None,
+            price=None,
+            parts=None,
+            evidence=_EMPTY_MAP,
+            part_ids=receipt.part_ids if len(receipt.part_ids) > 1 else (),
+        ).apply(event)
     # attrs.evolve(send, attempts=..., due_at=None): attempts and a cleared due
     # time have no check on a send, only its derived status and sent-on.
-    return _with_derived(
-        _evolve_send(send, attempts=(*send.attempts, attempt.apply(event)), due_at=None)
-    )
+    return _with_derived(_evolve_send(send, attempts=(*send.attempts, attempt), due_at=None))
 
 
 def _lasting_only(combos: Mapping[tuple[Any, ...], int]) -> dict[tuple[Any, ...], int]:
@@ -485,6 +551,9 @@ class CampaignRunner:
         self.claim_lease = claim_lease
         self._rates_checked: dict[str, datetime] = {}
         self._schedules: dict[tuple[Any, ...], Schedule] = {}
+        # The last campaign object asked about and its schedule: a claim batch
+        # asks for each of its sends with the same (immutable) campaign.
+        self._last_schedule: tuple[Campaign, Schedule] | None = None
         self._throttle = _Throttle()
         # Eligibility is re-evaluated when something this runner did may have
         # changed it, and otherwise every ``evaluation_interval`` (which also
@@ -508,6 +577,9 @@ class CampaignRunner:
 
     def schedule_for(self, campaign: Campaign) -> Schedule:
         """The :class:`~smscampaign.scheduling.Schedule` a campaign's fields describe."""
+        last = self._last_schedule
+        if last is not None and last[0] is campaign:
+            return last[1]
         retry = campaign.options.retry
         key = (
             campaign.time_zone,
@@ -531,6 +603,7 @@ class CampaignRunner:
                 retry=retry,
             )
             self._schedules[key] = schedule
+        self._last_schedule = (campaign, schedule)
         return schedule
 
     # -- campaign life --------------------------------------------------------------
@@ -890,7 +963,7 @@ class CampaignRunner:
                 return None
             # Send(...) as given: every value is the checked campaign's, step's or
             # recipient's, the rendered text, or the tick's aware time.
-            return _send_as_given(
+            return _new_send_as_given(
                 campaign_id=campaign.id,
                 recipient_id=recipient.id,
                 step_id=step.id,
@@ -1093,14 +1166,10 @@ class CampaignRunner:
         # the 10 hours providers accept), so a backlog expires instead of
         # delivering at night.
         valid_until = None if closes is None else min(closes, at + _MAX_VALIDITY)
-        message = OutboundMessage(
-            to=send.to,
-            sender=campaign.sender,
-            body=send.body,
-            idempotency_key=f"{send.id}:{number}",
-            valid_until=valid_until,
-            status_callback_url=self.status_callback_url,
-        )
+        message = _outbound(
+            send.to, campaign.sender, send.body, f"{send.id}:{number}", valid_until,
+            self.status_callback_url,
+        )  # fmt: skip
         self._throttle.record(campaign.id, schedule, at)
         try:
             receipt = self.gateway.send(message)

@@ -428,3 +428,51 @@ class TestUncheckedRebuilds:
             builder(Plain)
         with pytest.raises(TypeError, match="slotted"):
             evolver(Plain)
+
+
+def _status_by_the_rule(attempts: tuple[Attempt, ...], policy: RetryPolicy) -> DeliveryStatus:
+    """A send's status from its attempts, as the design states the rule, written plainly."""
+    if not attempts:
+        return DeliveryStatus.QUEUED
+    statuses = [a.status for a in attempts]
+    if DeliveryStatus.DELIVERED in statuses:
+        return DeliveryStatus.DELIVERED
+    if DeliveryStatus.HARD_BOUNCED in statuses:
+        return DeliveryStatus.HARD_BOUNCED
+    last = attempts[-1]
+    if last.status is DeliveryStatus.SOFT_BOUNCED:
+        retries_left = len(attempts) - 1 < policy.max_retries
+        in_time = (last.failed_at or last.queued_at) - attempts[0].queued_at < policy.within
+        return DeliveryStatus.QUEUED if retries_left and in_time else DeliveryStatus.SOFT_BOUNCED
+    return DeliveryStatus.SENT if last.status is DeliveryStatus.SENT else DeliveryStatus.SENDING
+
+
+class TestDerivedStatus:
+    """derive_send_status (with its one-attempt shortcut) is the rule, for any attempts."""
+
+    @given(
+        st.lists(attempts(), max_size=4).map(tuple),
+        st.builds(
+            RetryPolicy,
+            max_retries=st.integers(0, 4),
+            within=st.timedeltas(min_value=timedelta(seconds=1), max_value=timedelta(days=30)),
+        ),
+    )
+    def test_status_is_the_rule(self, tried: tuple[Attempt, ...], policy: RetryPolicy) -> None:
+        expected = _status_by_the_rule(tried, policy)
+        assert derive_send_status(tried, policy) is expected
+        assert derive_send_status(iter(tried), policy) is expected
+
+    @given(
+        st.sampled_from(list(DeliveryStatus)[:6]).flatmap(
+            lambda status: status_events(provider_message_ids=st.just("m1"), statuses=[status])
+        ),
+        st.builds(
+            RetryPolicy,
+            max_retries=st.integers(0, 2),
+            within=st.timedeltas(min_value=timedelta(seconds=1), max_value=timedelta(hours=12)),
+        ),
+    )
+    def test_one_attempt_in_every_status(self, event: StatusEvent, policy: RetryPolicy) -> None:
+        tried = (Attempt.queued(number=1, to="+12125550123", at=EPOCH).apply(event),)
+        assert derive_send_status(tried, policy) is _status_by_the_rule(tried, policy)

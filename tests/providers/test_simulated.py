@@ -6,7 +6,9 @@ import contextlib
 import json
 from collections import Counter
 from datetime import datetime, timedelta
+from decimal import Decimal
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -24,7 +26,8 @@ from smscampaign import (
     TemporaryGatewayError,
     WebhookVerificationError,
 )
-from smscampaign.providers.gateway import OutboundMessage, WebhookRequest
+from smscampaign.domain._frozen import FrozenMap
+from smscampaign.providers.gateway import OutboundMessage, SendReceipt, WebhookRequest
 from smscampaign.providers.simulated import (
     DEFAULT_OUTCOMES,
     SIGNATURE_HEADER,
@@ -591,3 +594,55 @@ class TestStrategies:
 
         with pytest.raises(InvalidArgument):
             check()
+
+
+def _same_values(x: object, y: object) -> None:
+    """``x`` and ``y`` hold equal values of the same types in every field, raw payloads included."""
+    assert type(x) is type(y)
+    if attrs.has(type(x)):
+        for field in attrs.fields(type(x)):
+            _same_values(getattr(x, field.name), getattr(y, field.name))
+    elif isinstance(x, FrozenMap):
+        assert isinstance(y, FrozenMap)
+        assert list(x.items()) == list(y.items())
+        for key in x:
+            _same_values(x[key], y[key])
+    elif isinstance(x, tuple):
+        assert isinstance(y, tuple)
+        assert len(x) == len(y)
+        for a, b in zip(x, y, strict=True):
+            _same_values(a, b)
+    else:
+        assert x == y
+
+
+class TestReceiptsAsGiven:
+    """The receipt send() builds without re-checking is the one the checked constructor gives."""
+
+    @given(
+        st.lists(S.outbound_messages(bodies=S.sms_texts()), min_size=1, max_size=4),
+        st.booleans(),
+        st.sampled_from([None, Decimal("0.0079"), 0.01]),
+        st.sampled_from(["simulated", "my-carrier"]),
+    )
+    def test_receipt_is_the_checked_one(
+        self,
+        messages: list[OutboundMessage],
+        per_part: bool,
+        price: Decimal | float | None,
+        name: str,
+    ) -> None:
+        gateway = SimulatedGateway.ideal(
+            per_part_receipts=per_part, price_per_segment=price, clock=VirtualClock(T0)
+        )
+        gateway.name = name
+        for m in messages:
+            try:
+                receipt = gateway.send(m)
+            except PermanentGatewayError:  # a magic number the carrier refuses
+                continue
+            checked = SendReceipt(
+                **{f.name: getattr(receipt, f.name) for f in attrs.fields(SendReceipt)}
+            )
+            _same_values(receipt, checked)
+            assert receipt.provider == name

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -26,13 +27,14 @@ from smscampaign.domain.delivery import (
     Permanence,
     Send,
     StatusEvent,
+    _queued_and_applied,
 )
 from smscampaign.eligibility import Decision
 from smscampaign.errors import MissingField
-from smscampaign.providers.gateway import SendReceipt
+from smscampaign.providers.gateway import OutboundMessage, SendReceipt
 from smscampaign.providers.memory import InMemoryStorage
 from smscampaign.providers.simulated import SimulatedGateway
-from smscampaign.runner import CampaignRunner, _receipt_event, _with_receipt
+from smscampaign.runner import CampaignRunner, _outbound, _receipt_event, _with_receipt
 from smscampaign.testing import strategies as sms
 
 _SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -140,6 +142,108 @@ class TestWithReceipt:
         fast = _with_receipt(send, len(send.attempts) + 1, at, receipt)
         assert fast.attempts[:-1] == send.attempts
         assert _send_facts(fast) == _send_facts(_general_path(send, at, receipt))
+
+
+class TestQueuedAndApplied:
+    """A queued attempt with one event folded in, built in one step, is queued() then apply()."""
+
+    @_SETTINGS
+    @given(
+        sms.status_events(provider_message_ids=st.sampled_from(["m1", "SMabc"]), parts=3),
+        st.integers(1, 5),
+        st.integers(0, 3600),
+    )
+    def test_equals_the_merge_rule(self, event: StatusEvent, number: int, later: int) -> None:
+        assume(event.status is not None and event.part is None)
+        at = event.occurred_at - timedelta(seconds=later)
+        fast = _queued_and_applied(number, "+12125550123", at, event)
+        general = Attempt.queued(number=number, to="+12125550123", at=at).apply(event)
+        assert _attempt_facts(fast) == _attempt_facts(general)
+
+
+def _values_by_hand(recipient: Recipient) -> dict[str, str]:
+    """A recipient's template values by the rule: contact fields, standard fields, own fields."""
+    contact = recipient.contact
+    values = {key: contact.fields[key] for key in contact.fields}
+    values["first_name"] = contact.first_name
+    values["last_name"] = contact.last_name
+    values["full_name"] = contact.full_name
+    values["email"] = contact.email
+    values["phone"] = contact.phone.e164
+    for key in recipient.fields:
+        values[key] = recipient.fields[key]
+    return values
+
+
+class TestTemplateValues:
+    """The values a body is rendered from are the contact's, overlaid with the recipient's."""
+
+    @_SETTINGS
+    @given(
+        sms.recipients(with_sends=False),
+        st.dictionaries(st.sampled_from(["survey_url", "first_name", "code"]), st.text(max_size=5)),
+    )
+    def test_values_follow_the_rule(self, recipient: Recipient, own: dict[str, str]) -> None:
+        recipient = attrs.evolve(recipient, fields=own)
+        values = recipient.template_values()
+        assert list(values.items()) == list(_values_by_hand(recipient).items())
+
+
+def _message_facts(message: OutboundMessage) -> tuple[Any, ...]:
+    values = [getattr(message, f.name) for f in _MESSAGE_FIELDS]
+    return (*values, *(type(v) for v in values))
+
+
+_MESSAGE_FIELDS = attrs.fields(OutboundMessage)
+_NAIVE = datetime(2026, 6, 2, 15, 0)
+
+
+class TestOutboundMessage:
+    """The message dispatch builds with its checks inline equals the checked one, or fails as it."""
+
+    @_SETTINGS
+    @given(sms.outbound_messages(), st.sampled_from([None, "https://example.com/status"]))
+    def test_equals_the_checked_message(self, message: OutboundMessage, url: str | None) -> None:
+        values = (message.to, message.sender, message.body, message.idempotency_key)
+        fast = _outbound(*values, message.valid_until, url)
+        checked = OutboundMessage(
+            to=message.to,
+            sender=message.sender,
+            body=message.body,
+            idempotency_key=message.idempotency_key,
+            valid_until=message.valid_until,
+            status_callback_url=url,
+        )
+        assert _message_facts(fast) == _message_facts(checked)
+
+    @_SETTINGS
+    @given(
+        st.sampled_from(
+            [
+                {"to": "12125550123"},
+                {"to": "+1 212 555 0123"},
+                {"sender": ""},
+                {"sender": "  "},
+                {"body": 7},
+                {"valid_until": _NAIVE},
+                {"status_callback_url": 3},
+            ]
+        )
+    )
+    def test_bad_values_fail_as_in_the_checked_constructor(self, bad: dict[str, Any]) -> None:
+        values: dict[str, Any] = {
+            "to": "+12125550123",
+            "sender": "+12125550100",
+            "body": "Hi",
+            "idempotency_key": "c:invite:r:0:1",
+            "valid_until": None,
+            "status_callback_url": None,
+            **bad,
+        }
+        with pytest.raises((ValueError, TypeError)) as checked:
+            OutboundMessage(**values)
+        with pytest.raises(type(checked.value)):
+            _outbound(*values.values())
 
 
 class TestQueuedSend:

@@ -10,9 +10,10 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import attrs
 import pytest
@@ -25,8 +26,10 @@ from smscampaign.domain.delivery import (
     Attempt,
     DeliveryStatus,
     FailureReason,
+    RetryPolicy,
     Send,
     StatusEvent,
+    _utc_iso,
 )
 from smscampaign.errors import InvalidEvent, NotFound, SchemaError, StorageError
 from smscampaign.providers.base import Storage, needs_follow_up, send_reason
@@ -36,6 +39,7 @@ from smscampaign.providers.sqlite import (
     SCHEMA_VERSION,
     SQLiteStorage,
     _attempt_doc,
+    _attempt_text,
     _compact_json,
     _doc_columns,
     _fold_into_doc,
@@ -45,12 +49,19 @@ from smscampaign.providers.sqlite import (
     _patched_attempt_doc,
     _patched_send_doc,
     _send_doc,
+    _send_document,
     _send_from,
     _stored_send,
     _ts,
 )
 from smscampaign.testing.contracts import T0, StorageContract, make_campaign, make_contact
-from smscampaign.testing.strategies import contacts, send_histories, sends, status_events
+from smscampaign.testing.strategies import (
+    aware_datetimes,
+    contacts,
+    send_histories,
+    sends,
+    status_events,
+)
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
@@ -484,6 +495,62 @@ class TestEventFastPaths:
         assert outcomes[0] == outcomes[1]
         assert list(stores[0].iter_sends("spring")) == list(stores[1].iter_sends("spring"))
         assert list(stores[0].iter_events()) == list(stores[1].iter_events())
+
+
+@st.composite
+def _stored_shapes(draw: st.DrawFn) -> Send:
+    """Any send, with text that JSON must escape, and sometimes a due time or another policy."""
+    send, events = draw(_sends_with_receipts())
+    for event in events[: draw(st.integers(0, len(events)))]:
+        send = send.apply(event)
+    text = st.text(max_size=12)
+    changes: dict[str, Any] = {"body": draw(text), "id": draw(text)}
+    if draw(st.booleans()):
+        changes["due_at"] = send.created_at + timedelta(minutes=draw(st.integers(0, 10_000)))
+    if draw(st.booleans()):
+        changes["policy"] = RetryPolicy(
+            max_retries=draw(st.integers(0, 5)), backoff=timedelta(seconds=draw(st.integers(0, 9)))
+        )
+    return attrs.evolve(send, **changes)
+
+
+class TestTimeTexts:
+    """The remembered time texts are the formatted ones, for the same or an equal instant."""
+
+    @given(
+        st.lists(
+            st.tuples(
+                aware_datetimes(), st.sampled_from(["UTC", "America/New_York", "Asia/Kolkata"])
+            ),
+            max_size=8,
+        )
+    )
+    def test_texts_are_the_formatted_ones(self, moments: list[tuple[datetime, str]]) -> None:
+        for moment, zone in moments:
+            expected = moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+            local = moment.astimezone(ZoneInfo(zone))
+            assert _ts(local) == expected
+            assert _ts(moment) == expected
+            assert _ts(moment + timedelta(microseconds=1)) != expected
+            iso = moment.astimezone(timezone.utc).isoformat()
+            assert _utc_iso(local) == iso
+            assert _utc_iso(moment) == iso
+            assert _utc_iso(moment + timedelta(seconds=1)) != iso
+
+
+class TestSendText:
+    """_send_doc writes, character for character, what encoding the general document gives."""
+
+    @given(_stored_shapes())
+    def test_text_is_the_encoded_document(self, send: Send) -> None:
+        assert _send_doc(send) == _compact_json(_send_document(send)) == _json(_send_document(send))
+        for attempt in send.attempts:
+            assert _attempt_text(attempt) == _compact_json(_attempt_doc(attempt))
+
+    @given(_stored_shapes())
+    def test_text_reads_back_as_the_send(self, send: Send) -> None:
+        _same(_send_from(json.loads(_send_doc(send))), send)
+        _same(_stored_send(_load_doc(_send_doc(send))), send)
 
 
 class TestLeanReceipts:

@@ -6,8 +6,10 @@ A few bulk paths inside the library rebuild objects only from values that
 were checked already: an attempt folding in a provider event (every new value
 comes from the attempt or from a validated event), a send read back from the
 document storage wrote, contacts and recipients read back from the columns
-storage wrote, and at dispatch the queued send, the receipt's event and the
-new attempt the runner builds from values it has just made. At a hundred
+storage wrote, at dispatch the queued send, the receipt's event, the new
+attempt with the receipt folded in and the outbound message (its checks made
+inline) the runner builds from values it has just made, and the receipts the
+simulated carrier makes. At a hundred
 thousand receipts or sends the checks are most of the cost, so those paths
 store the values as given.
 

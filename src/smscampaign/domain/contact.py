@@ -160,7 +160,8 @@ class Contact:
         Custom fields come first so a column named like a standard field
         (``first_name``) cannot shadow the contact's own value.
         """
-        values = dict(self.fields)
+        # to_dict(): a C-level copy; dict() of a Mapping reads it key by key in Python.
+        values = self.fields.to_dict()
         values.update(
             first_name=self.first_name,
             last_name=self.last_name,
@@ -224,7 +225,8 @@ class Recipient:
     def template_values(self) -> dict[str, str]:
         """The contact's values, overlaid with this recipient's own fields."""
         values = self.contact.template_values()
-        values.update(self.fields)
+        if self.fields:
+            values.update(self.fields.to_dict())
         return values
 
     def sends_for(self, step_id: str) -> tuple[Send, ...]:

@@ -394,16 +394,28 @@ def _evidence(event: StatusEvent, iso: str | None = None) -> Evidence:
     return (
         event.status.rank,
         _utc_iso(event.occurred_at) if iso is None else iso,
-        event.status.value,
-        reason.value if reason else "",
+        event.status._value_,  # the value, without the enum property's Python-level call
+        reason._value_ if reason else "",
         event.provider_status,
         event.provider_code or "",
         event.provider_text or "",
     )
 
 
+# The last instant _utc_iso formatted, and its text: a tick's receipts share the
+# clock's time, and isoformat() goes through printf. Replaced whole, so threads
+# never see half of one; an equal aware instant has the same UTC text.
+_ISO_LAST: tuple[datetime | None, str] = (None, "")
+
+
 def _utc_iso(moment: datetime) -> str:
-    return moment.astimezone(_UTC).isoformat()
+    global _ISO_LAST
+    last = _ISO_LAST
+    if moment is last[0] or moment == last[0]:
+        return last[1]
+    text = moment.astimezone(_UTC).isoformat()
+    _ISO_LAST = (moment, text)
+    return text
 
 
 _UTC = timezone.utc
@@ -686,6 +698,25 @@ def derive_send_status(attempts: Iterable[Attempt], policy: RetryPolicy) -> Deli
     attempts = tuple(attempts)
     if not attempts:
         return DeliveryStatus.QUEUED
+    if len(attempts) == 1:
+        # send_status_from's rule for one attempt, without the list and the
+        # closure it takes: most sends have one attempt, and this runs for
+        # every send built or read.
+        only = attempts[0]
+        status = only.status
+        if status is DeliveryStatus.SOFT_BOUNCED:
+            if policy.max_retries > 0 and (only.failed_at or only.queued_at) - only.queued_at < (
+                policy.within
+            ):
+                return DeliveryStatus.QUEUED
+            return DeliveryStatus.SOFT_BOUNCED
+        if (
+            status is DeliveryStatus.DELIVERED
+            or status is DeliveryStatus.HARD_BOUNCED
+            or status is DeliveryStatus.SENT
+        ):
+            return status
+        return DeliveryStatus.SENDING
     first, last = attempts[0], attempts[-1]
     return send_status_from(
         [a.status for a in attempts],
@@ -992,11 +1023,63 @@ _attempt_as_given = builder(Attempt)
 _build_send = builder(Send)
 
 
+def _queued_and_applied(number: int, to: str, at: datetime, event: StatusEvent) -> Attempt:
+    """``Attempt.queued(number=number, to=to, at=at).apply(event)``, built in one step.
+
+    For ``event`` about the whole message (no part) with a status. A queued
+    attempt has no evidence, times or counts, so the merge rule gives the
+    event's evidence under the whole message, the event's time in its status's
+    slot, the event's counts, and the outcome :func:`_derive_outcome` reads
+    from that one piece of evidence. ``number`` (>= 1), ``to`` (at least two
+    characters) and ``at`` (aware) are the caller's checked values.
+    """
+    assert event.status is not None
+    assert event.part is None
+    evidence = {_WHOLE: _evidence(event)}
+    times: list[datetime | None] = [None, None, None, None]
+    slot = _TIME_SLOT.get(event.status)
+    if slot is not None:
+        times[slot] = event.occurred_at
+    outcome = _derive_outcome(evidence, event.parts)
+    return _attempt_as_given(
+        number=number,
+        to=to,
+        queued_at=at,
+        provider=event.provider,
+        provider_message_id=event.provider_message_id,
+        status=outcome["status"],
+        reason=outcome["reason"],
+        provider_status=outcome["provider_status"],
+        provider_code=outcome["provider_code"],
+        provider_text=outcome["provider_text"],
+        submitted_at=times[0],
+        sent_at=times[1],
+        delivered_at=times[2],
+        failed_at=times[3],
+        segments=event.segments,
+        price=event.price,
+        parts=event.parts,
+        evidence=FrozenMap(evidence),
+        part_ids=(),
+    )
+
+
 def _with_derived(send: Send) -> Send:
     """``send`` with its status and sent-on computed as their defaults compute them."""
     object.__setattr__(send, "status", send._status_default())
     object.__setattr__(send, "sent_on", send._sent_on_default())
     return send
+
+
+def _new_send_as_given(**values: Any) -> Send:
+    """:func:`_send_as_given` for a new send: no attempts, skip reasons or cancellation.
+
+    Such a send is QUEUED and has no sent-on, as the defaults derive them.
+    """
+    assert not values["attempts"]
+    assert not values["skip_reasons"]
+    assert values["canceled_at"] is None
+    return _build_send(**values, status=DeliveryStatus.QUEUED, sent_on=None)
 
 
 def _send_as_given(**values: Any) -> Send:

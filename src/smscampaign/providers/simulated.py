@@ -59,7 +59,9 @@ from typing import IO, Any, NamedTuple
 import attrs
 
 from smscampaign._compat import StrEnum
+from smscampaign.domain._frozen import FrozenMap
 from smscampaign.domain._time import require_aware
+from smscampaign.domain._trusted import builder
 from smscampaign.domain.delivery import DeliveryStatus, FailureReason, StatusEvent
 from smscampaign.domain.phone import NumberKind, PhoneNumber
 from smscampaign.domain.replies import InboundMessage, Keyword, classify_reply
@@ -495,6 +497,8 @@ def _span(span: tuple[timedelta, timedelta]) -> tuple[int, int]:
 
 
 _UNDECIDED: Any = object()
+_NAME = "simulated"
+_receipt_as_given = builder(SendReceipt)
 _ENCODE = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
 _BUCKET = 1_000_000  # microseconds of due time per timeline bucket
 
@@ -567,28 +571,14 @@ def _due_order(entry: Any) -> tuple[int, int]:
     return entry[0], entry[1]
 
 
-class _Flight:
-    """What the simulator decided about one accepted message; callbacks are built from it."""
-
-    __slots__ = ("message", "parts", "price", "provider_message_id", "segments")
-
-    def __init__(
-        self,
-        message: OutboundMessage,
-        provider_message_id: str,
-        segments: int,
-        parts: int,
-        price: Decimal | None,
-    ) -> None:
-        self.message = message
-        self.provider_message_id = provider_message_id
-        self.segments = segments
-        self.parts = parts
-        self.price = price
-
-
-# A pending callback: (due, sequence, flight, status word, occurred, part, manifest).
-_StatusEntry = tuple[int, int, _Flight, str, int, int, _Manifest | None]
+# A pending callback, of plain values only (the garbage collector stops tracking a
+# tuple of strings and numbers, so the millions a long run keeps pending are never
+# walked again): (due, sequence, message id, status word, occurred, part, error
+# code, error text, parts, segments, price, to, from, status callback URL).
+_StatusEntry = tuple[
+    int, int, str, str, int, int, str | None, str | None, int, int, Decimal | None,
+    str, str, str | None,
+]  # fmt: skip
 # A pending reply: (due, sequence, from, to, body, message id).
 _ReplyEntry = tuple[int, int, str, str, str, str]
 
@@ -844,7 +834,7 @@ class SimulatedGateway:
         ConfigurationError: A rate is outside [0, 1], or the weights are unusable.
     """
 
-    name = "simulated"
+    name = _NAME
 
     def __init__(
         self,
@@ -936,7 +926,11 @@ class SimulatedGateway:
         self.honour_opt_outs = bool(honour_opt_outs)
         self._seed_prefix = f"{self.seed}\x1f".encode()
         self._lock = threading.Lock()
-        self._by_key: dict[str, tuple[OutboundMessage, SendReceipt | GatewayError]] = {}
+        # Per idempotency key, the first message and what it got. Two dicts
+        # rather than a dict of pairs: each pair would be one more object per
+        # message for the garbage collector to walk for as long as the gateway lives.
+        self._first_by_key: dict[str, OutboundMessage] = {}
+        self._result_by_key: dict[str, SendReceipt | GatewayError] = {}
         self._status_timeline = _Timeline()
         self._reply_timeline = _Timeline()
         self._sequence = 0
@@ -1006,10 +1000,12 @@ class SimulatedGateway:
         """
         with self._lock:
             to = message.to
-            self.attempts_by_number[to] += 1
+            # get() then store: ``+= 1`` on a new key calls Counter.__missing__, in Python.
+            self.attempts_by_number[to] = self.attempts_by_number.get(to, 0) + 1
             key = message.idempotency_key
-            previous = self._by_key.get(key)
-            if self.ledger is not None and not isinstance(previous and previous[1], GatewayError):
+            result = self._result_by_key.get(key)
+            previous = None if result is None else (self._first_by_key[key], result)
+            if self.ledger is not None and not isinstance(result, GatewayError):
                 previous = self.ledger.find(key) or previous
             if previous is not None:
                 return self._replay(message, *previous)
@@ -1037,33 +1033,54 @@ class SimulatedGateway:
             message_id = "SM" + digest[:16].hex()
             parts = segments if self.per_part_receipts and segments > 1 else 1
             price = self._price(segments)
-            receipt = SendReceipt(
-                provider=self.name,
-                provider_message_id=message_id,
-                accepted_at=now,
-                status=DeliveryStatus.SENDING,
-                provider_status="accepted",
-                part_ids=(
-                    (message_id, *(f"{message_id}-{n}" for n in range(2, parts + 1)))
-                    if parts > 1
-                    else ()
-                ),
-                segments=segments,
-                price=price,
-                currency=self.currency if price is not None else None,
-                raw=_receipt_raw(message_id, message, segments),
-            )
+            receipt = self._receipt(message, message_id, now, segments, parts, price)
             if self.ledger is not None:
                 first = self.ledger.record(message, receipt)
                 if first is not None:  # another gateway on the ledger accepted the key meanwhile
                     return self._replay(message, *first)
-            flight = _Flight(message, message_id, segments, parts, price)
-            self._schedule(flight, manifest, rule, u, now_us, handoff_us)
-            self._by_key[key] = (message, receipt)
+            self._schedule(
+                message, message_id, segments, parts, price, manifest, rule, u, now_us, handoff_us
+            )
+            self._first_by_key[key] = message
+            self._result_by_key[key] = receipt
             self.sent.append(message)
             self.receipts.append(receipt)
-            self.messages_by_number[to] += 1
+            self.messages_by_number[to] = self.messages_by_number.get(to, 0) + 1
             return receipt
+
+    def _receipt(
+        self,
+        message: OutboundMessage,
+        message_id: str,
+        now: datetime,
+        segments: int,
+        parts: int,
+        price: Decimal | None,
+    ) -> SendReceipt:
+        fields: dict[str, Any] = {
+            "provider": self.name,
+            "provider_message_id": message_id,
+            "accepted_at": now,
+            "status": DeliveryStatus.SENDING,
+            "provider_status": "accepted",
+            "part_ids": (
+                (message_id, *(f"{message_id}-{n}" for n in range(2, parts + 1)))
+                if parts > 1
+                else ()
+            ),
+            "segments": segments,
+            "price": price,
+            "currency": self.currency if price is not None else None,
+            "raw": FrozenMap(_receipt_raw(message_id, message, segments)),
+        }
+        if fields["provider"] is _NAME and (price is None or price.__class__ is Decimal):
+            # SendReceipt(**fields) as given: the name is this class's own, the
+            # id "SM" and hex digits, the part ids start with it, ``now`` is
+            # aware (_us subtracted an aware instant from it), ``segments`` is
+            # count_segments' (>= 1) and the price a Decimal already.
+            # tests/providers/test_simulated.py proves it equal to the checked one.
+            return _receipt_as_given(**fields)
+        return SendReceipt(**fields)
 
     def _replay(
         self, message: OutboundMessage, first: OutboundMessage, result: SendReceipt | GatewayError
@@ -1126,7 +1143,8 @@ class SimulatedGateway:
         )
         self.rejected.append((message, error))
         if manifest.permanent:
-            self._by_key[message.idempotency_key] = (message, error)
+            self._first_by_key[message.idempotency_key] = message
+            self._result_by_key[message.idempotency_key] = error
         return error
 
     def _queue(self, message: OutboundMessage, segments: int, now_us: int) -> int:
@@ -1139,7 +1157,11 @@ class SimulatedGateway:
 
     def _schedule(
         self,
-        flight: _Flight,
+        message: OutboundMessage,
+        message_id: str,
+        segments: int,
+        parts: int,
+        price: Decimal | None,
         manifest: _Manifest,
         rule: CarrierRule | None,
         u: Sequence[int],
@@ -1150,7 +1172,7 @@ class SimulatedGateway:
         sent_us = handoff_us + low + (width * u[1] >> 32)
         low, width = self._to_final
         final_us = sent_us + low + (width * u[2] >> 32)
-        valid_until = flight.message.valid_until
+        valid_until = message.valid_until
         if valid_until is not None and _us(valid_until) < sent_us:
             # The validity period ran out while the message waited (Twilio 30036).
             manifest = _EXPIRED
@@ -1175,26 +1197,39 @@ class SimulatedGateway:
             # The final receipt overtakes the "sent" one: it is due first, and numbered
             # first for when both are due at the same moment.
             final_due, sent_due = min(sent_due, final_due), max(sent_due, final_due)
-        # Entries are (due, sequence, flight, status word, occurred, part, manifest);
-        # the sequence breaks ties between callbacks due at the same microsecond.
+        # Entries are _StatusEntry tuples; the sequence breaks ties between
+        # callbacks due at the same microsecond.
+        to, sender, url = message.to, message.sender, message.status_callback_url
         sequence = self._sequence
         entries: list[_StatusEntry] = []
         if sent_us >= 0 and not reorder:
             sequence += 1
-            entries.append((sent_due, sequence, flight, "sent", sent_us, 0, None))
+            entries.append(
+                (sent_due, sequence, message_id, "sent", sent_us, 0, None, None,
+                 parts, segments, price, to, sender, url)
+            )  # fmt: skip
         if has_final:
-            word = manifest.provider_status
-            if flight.parts > 1:
+            word, code, text = manifest.provider_status, manifest.code, manifest.text
+            if parts > 1:
                 # One final receipt per part instead of one for the whole message.
-                for p in range(1, flight.parts + 1):
+                for p in range(1, parts + 1):
                     sequence += 1
-                    entries.append((final_due, sequence, flight, word, final_us, p, manifest))
+                    entries.append(
+                        (final_due, sequence, message_id, word, final_us, p, code, text,
+                         parts, segments, price, to, sender, url)
+                    )  # fmt: skip
             else:
                 sequence += 1
-                entries.append((final_due, sequence, flight, word, final_us, 0, manifest))
+                entries.append(
+                    (final_due, sequence, message_id, word, final_us, 0, code, text,
+                     parts, segments, price, to, sender, url)
+                )  # fmt: skip
         if reorder:
             sequence += 1
-            entries.append((sent_due, sequence, flight, "sent", sent_us, 0, None))
+            entries.append(
+                (sent_due, sequence, message_id, "sent", sent_us, 0, None, None,
+                 parts, segments, price, to, sender, url)
+            )  # fmt: skip
         self._sequence = sequence
         if entries and u[9] < self._t_duplicate:
             original = entries[len(entries) * u[10] >> 32]
@@ -1209,23 +1244,21 @@ class SimulatedGateway:
             if reply is not None:
                 assert rule is not None
                 self._push_reply(
-                    final_us + rule.reply_after // _MICROSECOND, flight.message, reply, flight
+                    final_us + rule.reply_after // _MICROSECOND, message, reply, message_id
                 )
             elif u[12] < self._t_reply:
                 body = _pick(self._replies, u[13])
                 low, width = self._reply
-                self._push_reply(
-                    final_us + low + (width * u[14] >> 32), flight.message, body, flight
-                )
+                self._push_reply(final_us + low + (width * u[14] >> 32), message, body, message_id)
 
     def _next(self) -> int:
         self._sequence += 1
         return self._sequence
 
     def _push_reply(
-        self, due: int, message: OutboundMessage, body: str, flight: _Flight | None
+        self, due: int, message: OutboundMessage, body: str, in_reply_to: str | None
     ) -> None:
-        origin = flight.provider_message_id if flight is not None else f"{due}\x1f{body}"
+        origin = in_reply_to if in_reply_to is not None else f"{due}\x1f{body}"
         reply_id = (
             "MO"
             + hashlib.blake2b(
@@ -1335,8 +1368,7 @@ class SimulatedGateway:
     def _pop_status(self, limit: int) -> list[tuple[int, int, WebhookRequest]]:
         out = []
         for entry in self._status_timeline.pop_until(limit):
-            due, sequence, flight, word, occurred, part, manifest = entry
-            out.append((due, sequence, self._status_from(flight, word, occurred, part, manifest)))
+            out.append((entry[0], entry[1], self._status_from(entry)))
         return out
 
     def _pop_replies(self, limit: int) -> list[tuple[int, int, WebhookRequest]]:
@@ -1353,27 +1385,23 @@ class SimulatedGateway:
             out.append((due, sequence, request))
         return out
 
-    def _status_from(
-        self, flight: _Flight, word: str, occurred: int, part: int, manifest: _Manifest | None
-    ) -> WebhookRequest:
-        message = flight.message
-        part_id = (
-            flight.provider_message_id if part <= 1 else f"{flight.provider_message_id}-{part}"
-        )
+    def _status_from(self, entry: _StatusEntry) -> WebhookRequest:
+        (_, _, message_id, word, occurred, part, code, text,
+         parts, segments, price, to, sender, url) = entry  # fmt: skip
         return self.status_request(
-            flight.provider_message_id,
+            message_id,
             word,
             occurred_at=_at(occurred),
-            error_code=manifest.code if manifest is not None else None,
-            error_text=manifest.text if manifest is not None else None,
+            error_code=code,
+            error_text=text,
             part=part or None,
-            parts=flight.parts if part else None,
-            part_id=part_id if part else None,
-            segments=flight.segments,
-            price=flight.price,
-            to=message.to,
-            sender=message.sender,
-            url=message.status_callback_url,
+            parts=parts if part else None,
+            part_id=(message_id if part <= 1 else f"{message_id}-{part}") if part else None,
+            segments=segments,
+            price=price,
+            to=to,
+            sender=sender,
+            url=url,
         )
 
     # --- building and signing requests -----------------------------------------------------
