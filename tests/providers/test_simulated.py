@@ -96,6 +96,11 @@ class TestVirtualClock:
         with pytest.raises(NaiveDatetimeError):
             VirtualClock().set(datetime(2027, 1, 1))
 
+    def test_a_clock_giving_naive_times_is_named(self) -> None:
+        gateway = SimulatedGateway.ideal(clock=lambda: datetime(2026, 6, 1, 12))
+        with pytest.raises(NaiveDatetimeError, match="clock"):
+            gateway.send(message())
+
 
 class TestDeterminism:
     """Outcomes, ids and timings depend on the seed and the message, not on call order."""

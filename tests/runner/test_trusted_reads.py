@@ -27,7 +27,7 @@ from smscampaign.domain.campaign import Campaign, Step, StepKind
 from smscampaign.domain.contact import Contact, Recipient
 from smscampaign.domain.delivery import DeliveryStatus, Send
 from smscampaign.domain.phone import PhoneNumber
-from smscampaign.errors import SmsCampaignError
+from smscampaign.errors import InvalidPhoneNumber, SmsCampaignError
 from smscampaign.providers import sqlite as sqlite_adapter
 from smscampaign.providers.sqlite import SQLiteStorage
 from smscampaign.testing import strategies as sms
@@ -231,8 +231,7 @@ class TestRowsNotWrittenHere:
             ("contacts", "consent", SmsCampaignError),
             ("recipients", "status", SmsCampaignError),
             ("recipients", "response", SmsCampaignError),
-            # PhoneNumber converts its kind with NumberKind(...), a plain ValueError.
-            ("contacts", "kind", ValueError),
+            ("contacts", "kind", InvalidPhoneNumber),
         ],
     )
     def test_an_unknown_value_is_named(

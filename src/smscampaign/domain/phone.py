@@ -33,6 +33,7 @@ from phonenumbers import timezone as _pn_timezone
 from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
 
 from smscampaign._compat import StrEnum
+from smscampaign.domain._checks import to_enum
 from smscampaign.errors import InvalidPhoneNumber
 
 __all__ = ["NO_SMS_KINDS", "NumberKind", "PhoneNumber"]
@@ -133,6 +134,11 @@ _SUPPORTED_REGIONS: frozenset[str] = frozenset(phonenumbers.SUPPORTED_REGIONS)
 _NON_GEOGRAPHIC_REGION = "001"  # libphonenumber's region code for +800, +882, ...
 
 
+def _number_kind(value: NumberKind | str) -> NumberKind:
+    """A :class:`NumberKind` from a member or its value; anything else is an InvalidPhoneNumber."""
+    return to_enum(NumberKind, value, InvalidPhoneNumber)
+
+
 def _validate_e164(instance: Any, attribute: Any, value: str) -> None:
     if not isinstance(value, str) or _E164.fullmatch(value) is None:
         raise InvalidPhoneNumber(
@@ -198,7 +204,7 @@ class PhoneNumber(_LookedUpZones):
 
     e164: str = attrs.field(validator=_validate_e164)
     region: str | None = attrs.field(validator=_validate_region)
-    kind: NumberKind = attrs.field(kw_only=True, converter=NumberKind)
+    kind: NumberKind = attrs.field(kw_only=True, converter=_number_kind)
     verified: bool = attrs.field(kw_only=True, validator=attrs.validators.instance_of(bool))
     # The zones as given to the constructor; None (the default, and what
     # parse() gives) means "look them up when first asked" (time_zones below).

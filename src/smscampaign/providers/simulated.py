@@ -1014,7 +1014,7 @@ class SimulatedGateway:
             if last is not None and last[0] is now:
                 now_us = last[1]
             else:
-                now_us = _us(now)
+                now_us = _us(require_aware(now, "the gateway's clock()"))
                 self._last_now = (now, now_us)
             digest = hashlib.blake2b(
                 self._seed_prefix + f"{to}\x1f{key}".encode(), digest_size=64
