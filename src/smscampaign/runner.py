@@ -631,7 +631,7 @@ class CampaignRunner:
         campaign's timeline records how many were added and from which list.
         """
         at = self._now(now)
-        campaign = self.storage.get_campaign(campaign_id)
+        self.storage.get_campaign(campaign_id)  # NotFound before anything is added
 
         def as_recipients() -> Iterator[Recipient]:
             for item in contacts:
@@ -645,8 +645,9 @@ class CampaignRunner:
             added = self.storage.add_recipients(as_recipients())
             if added:
                 detail = f"{added} recipients" + (f" from {list_name}" if list_name else "")
+                # As stored now, not as read above: keep what others recorded meanwhile.
                 self.storage.save_campaign(
-                    campaign.record(
+                    self.storage.get_campaign(campaign_id).record(
                         TimelineAction.RECIPIENTS_ADDED, at=at, cause="import", detail=detail
                     )
                 )
@@ -658,6 +659,23 @@ class CampaignRunner:
             campaign = action(self.storage.get_campaign(campaign_id))
             self.storage.save_campaign(campaign)
         return campaign
+
+    def _revise(self, campaign_id: str, change: Callable[[Campaign], Campaign | None]) -> Campaign:
+        """Apply ``change`` to the campaign as stored now; save what it returns.
+
+        The read and the write are one unit of work, so a state or timeline
+        entry another caller saved since the runner last read the campaign (an
+        operator's stop, another worker's suspension) is built on, never
+        overwritten. ``change`` returns None to leave the campaign as it is.
+        Returns the campaign as stored afterwards.
+        """
+        with self.storage.transaction():
+            current = self.storage.get_campaign(campaign_id)
+            changed = change(current)
+            if changed is None:
+                return current
+            self.storage.save_campaign(changed)
+        return changed
 
     def schedule(
         self, campaign_id: str, *, now: datetime | None = None, cause: str = "operator"
@@ -779,27 +797,39 @@ class CampaignRunner:
         return [c.id for c in self.storage.iter_campaigns() if c.state is CampaignState.IN_PROGRESS]
 
     def _advance_state(self, campaign: Campaign, at: datetime, report: TickReport) -> Campaign:
-        if campaign.state is CampaignState.SCHEDULED and (
-            campaign.starts_at is None or campaign.starts_at <= at
-        ):
-            campaign = campaign.start(at=at, cause="start time reached")
-            self.storage.save_campaign(campaign)
-            report.started.append(campaign.id)
-        if (
-            campaign.state is CampaignState.IN_PROGRESS
-            and campaign.ends_at is not None
-            and at >= campaign.ends_at
-        ):
-            with self.storage.transaction():
-                canceled = self._cancel_pending(campaign.id, at)
-                campaign = campaign.complete(
+        # ``campaign`` was read at the start of the tick: each transition is
+        # judged again on the campaign as stored now (_revise).
+        def starts(c: Campaign) -> bool:
+            return c.state is CampaignState.SCHEDULED and (c.starts_at is None or c.starts_at <= at)
+
+        def ends(c: Campaign) -> bool:
+            return (
+                c.state is CampaignState.IN_PROGRESS and c.ends_at is not None and at >= c.ends_at
+            )
+
+        if starts(campaign):
+            campaign = self._revise(
+                campaign.id,
+                lambda c: c.start(at=at, cause="start time reached") if starts(c) else None,
+            )
+            if campaign.state is CampaignState.IN_PROGRESS:
+                report.started.append(campaign.id)
+        if ends(campaign):
+
+            def complete(c: Campaign) -> Campaign | None:
+                if not ends(c):
+                    return None
+                canceled = self._cancel_pending(c.id, at)
+                report.canceled += canceled
+                return c.complete(
                     at=at,
                     cause="end date passed",
                     detail=f"{canceled} sends not yet out were canceled",
                 )
-                self.storage.save_campaign(campaign)
-                report.canceled += canceled
-            report.completed.append(campaign.id)
+
+            campaign = self._revise(campaign.id, complete)
+            if campaign.state is CampaignState.COMPLETED:
+                report.completed.append(campaign.id)
         return campaign
 
     def _suppressed_numbers(self, account: str) -> frozenset[str]:
@@ -1251,13 +1281,26 @@ class CampaignRunner:
             return
         self._rates_checked[campaign_id] = at
         cause = self._suspension_cause(campaign_id)
+        running = CampaignState.IN_PROGRESS
         if cause is not None:
-            self.storage.save_campaign(campaign.suspend(at=at, cause=cause))
-            report.suspended.append(campaign_id)
+            revised = self._revise(
+                campaign_id,
+                lambda c: c.suspend(at=at, cause=cause) if c.state is running else None,
+            )
+            if revised.state is CampaignState.SUSPENDED:
+                report.suspended.append(campaign_id)
             return
         if waiting is False and not self._in_flight(campaign_id):
-            self.storage.save_campaign(campaign.complete(at=at, cause="every recipient reached"))
-            report.completed.append(campaign_id)
+            revised = self._revise(
+                campaign_id,
+                lambda c: (
+                    c.complete(at=at, cause="every recipient reached")
+                    if c.state is running
+                    else None
+                ),
+            )
+            if revised.state is CampaignState.COMPLETED:
+                report.completed.append(campaign_id)
 
     def _in_flight(self, campaign_id: str) -> bool:
         counts = self.storage.count_sends(campaign_id, by=("status",))
@@ -1571,8 +1614,11 @@ class CampaignRunner:
         with self.storage.transaction():
             if fresh:
                 self.storage.save_sends(fresh)
+            # As stored now: keep what others recorded while this evaluated.
             self.storage.save_campaign(
-                campaign.requeue(at=at, cause=cause, detail=f"{len(fresh)} sends of {step_id}")
+                self.storage.get_campaign(campaign_id).requeue(
+                    at=at, cause=cause, detail=f"{len(fresh)} sends of {step_id}"
+                )
             )
         return len(fresh)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,9 +25,10 @@ from _runner_harness import (
     World,
 )
 
-from smscampaign.domain.campaign import CampaignState, TimelineAction
-from smscampaign.domain.contact import Consent, ContactStatus, SuppressionCause
+from smscampaign.domain.campaign import Campaign, CampaignState, TimelineAction
+from smscampaign.domain.contact import Consent, Contact, ContactStatus, SuppressionCause
 from smscampaign.domain.delivery import DeliveryStatus, FailureReason
+from smscampaign.domain.phone import PhoneNumber
 from smscampaign.domain.replies import Keyword
 from smscampaign.errors import InvalidTransition
 from smscampaign.providers.base import Storage
@@ -149,6 +150,48 @@ class TestCampaignLife:
         entry = world.storage.get_campaign("c1").timeline[-1]
         assert (entry.action, entry.cause) == (TimelineAction.COMPLETED, "end date passed")
         assert len(world.gateway.calls) == 1
+
+    def test_a_stop_made_during_a_tick_is_not_overwritten(
+        self, make_world: Callable[..., World], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A tick holding the campaign as read before an operator's stop never completes it."""
+        world = make_world(start=NIGHT)
+        world.campaign(numbers=numbers(3), throttle="1/h", ends_at=OPENS + timedelta(hours=1))
+        world.step()
+        world.clock.set(OPENS)
+        world.step()
+        world.clock.set(OPENS + timedelta(hours=1))
+        listed = world.storage.iter_campaigns
+
+        def list_then_stop(**options: Any) -> Iterator[Campaign]:
+            campaigns = list(listed(**options))  # the tick has them in hand
+            monkeypatch.undo()
+            world.runner.stop("c1", cause="operator pressed stop")
+            return iter(campaigns)
+
+        monkeypatch.setattr(world.storage, "iter_campaigns", list_then_stop)
+        report = world.runner.tick()
+        assert report.completed == []
+        assert world.storage.get_campaign("c1").state is CampaignState.STOPPED
+        assert actions(world)[-1] == (TimelineAction.STOPPED, "operator pressed stop")
+
+    def test_adding_recipients_keeps_what_was_recorded_meanwhile(self, world: World) -> None:
+        """The RECIPIENTS_ADDED entry is added to the campaign as stored, not as first read."""
+        world.campaign(numbers=numbers(1))
+
+        def arriving() -> Iterator[Contact]:
+            # Another caller edits the campaign while the list is being read.
+            edited = world.storage.get_campaign("c1").record(
+                TimelineAction.EDITED, at=world.clock.now(), cause="copy fixed"
+            )
+            world.storage.save_campaign(edited)
+            yield Contact(id="late", phone=PhoneNumber.parse(numbers(2)[1]), first_name="Lee")
+
+        assert world.runner.add_recipients("c1", arriving(), list_name="late.csv") == 1
+        assert [action for action, _ in actions(world)][-2:] == [
+            TimelineAction.EDITED,
+            TimelineAction.RECIPIENTS_ADDED,
+        ]
 
     def test_the_end_date_entry_says_how_many_were_canceled(
         self, make_world: Callable[..., World]
