@@ -823,6 +823,23 @@ class StepSummary:
 _Pass = Callable[[Iterable[Recipient]], Iterator[Decision]]
 
 
+def checked_step(campaign: Campaign, step: Step | str) -> Step:
+    """The campaign's step of that id, as :class:`Eligibility` decides it.
+
+    Raises:
+        InvalidCampaign: The campaign has no such step, or ``step`` differs
+            from the campaign's step of that id.
+    """
+    step_id = step.id if isinstance(step, Step) else step
+    the_step = campaign.step(step_id)
+    if isinstance(step, Step) and step != the_step:
+        raise InvalidCampaign(
+            f"step {step_id!r} differs from campaign {campaign.id!r}'s step of that id",
+            value=step,
+        )
+    return the_step
+
+
 class Eligibility:
     """Decides one step of one campaign for a stream of recipients, possibly in chunks.
 
@@ -854,13 +871,8 @@ class Eligibility:
         suppressed: Container[str] | None = None,
         rules: Sequence[Rule] | None = None,
     ) -> None:
-        step_id = step.id if isinstance(step, Step) else step
-        the_step = campaign.step(step_id)
-        if isinstance(step, Step) and step != the_step:
-            raise InvalidCampaign(
-                f"step {step_id!r} differs from campaign {campaign.id!r}'s step of that id",
-                value=step,
-            )
+        the_step = checked_step(campaign, step)
+        step_id = the_step.id
         rules = DEFAULT_RULES if rules is None else tuple(rules)
         for rule in rules:
             if not isinstance(rule, Rule):

@@ -61,20 +61,24 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
+from smscampaign.domain._time import require_aware
 from smscampaign.domain.campaign import Campaign, Step, StepKind
 from smscampaign.domain.contact import Consent, ContactStatus, Recipient, ResponseStatus
 from smscampaign.domain.delivery import DeliveryStatus, FailureReason, Permanence
 from smscampaign.domain.phone import NO_SMS_KINDS
 from smscampaign.eligibility import (
+    DEFAULT_RULES,
     Decision,
     PreviousOutcome,
     Reason,
     ReasonLike,
+    Rule,
     StepSummary,
+    checked_step,
     due_after,
 )
 
-__all__ = ["BLANK", "SQLITE", "Dialect", "StepQuery"]
+__all__ = ["BLANK", "SQLITE", "Dialect", "StepQuery", "step_request"]
 
 _UTC = timezone.utc
 
@@ -193,6 +197,32 @@ class _Params:
 
     def many(self, values: tuple[str, ...]) -> str:
         return ", ".join(self.add(value) for value in values)
+
+
+def step_request(
+    campaign: Campaign,
+    step: Step | str,
+    *,
+    now: datetime,
+    suppressed_account: str | None,
+    rules: Sequence[Rule] | None = None,
+) -> tuple[Step, str, tuple[Rule, ...] | None]:
+    """What an adapter's step query needs, checked as :class:`Eligibility` checks it.
+
+    Returns:
+        The campaign's step, the account whose suppression list applies (the
+        campaign's by default), and the rules to evaluate in Python instead
+        of SQL: None for the default rules, the only ones pushed into SQL.
+
+    Raises:
+        InvalidCampaign: The step is not one of the campaign's.
+        NaiveDatetimeError: ``now`` is naive.
+    """
+    the_step = checked_step(campaign, step)
+    require_aware(now, "now")
+    account = campaign.account if suppressed_account is None else suppressed_account
+    custom = None if rules is None or tuple(rules) == DEFAULT_RULES else tuple(rules)
+    return the_step, account, custom
 
 
 class StepQuery:

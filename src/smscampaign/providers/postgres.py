@@ -47,7 +47,6 @@ from smscampaign.domain.contact import DEFAULT_ACCOUNT, Consent, Contact, Recipi
 from smscampaign.domain.delivery import Send, StatusEvent
 from smscampaign.domain.replies import InboundMessage
 from smscampaign.eligibility import (
-    DEFAULT_RULES,
     Decision,
     Eligibility,
     ReasonCounts,
@@ -62,7 +61,7 @@ from smscampaign.errors import (
     SchemaError,
     StorageError,
 )
-from smscampaign.providers._sql_eligibility import Dialect, StepQuery
+from smscampaign.providers._sql_eligibility import Dialect, StepQuery, step_request
 from smscampaign.providers.base import (
     CONTACT_GROUPS,
     DEFAULT_LEASE,
@@ -1421,13 +1420,14 @@ class PostgresStorage:
             InvalidCampaign: The step is not one of the campaign's.
             NaiveDatetimeError: ``now`` is naive.
         """
-        account = campaign.account if suppressed_account is None else suppressed_account
-        engine = Eligibility(campaign, step, now=now, rules=rules)
-        if rules is not None and tuple(rules) != DEFAULT_RULES:
-            return self._in_python(campaign, engine.step, now, account, rules).decide(
+        the_step, account, custom = step_request(
+            campaign, step, now=now, suppressed_account=suppressed_account, rules=rules
+        )
+        if custom is not None:
+            return self._in_python(campaign, the_step, now, account, custom).decide(
                 self.iter_recipients(campaign.id)
             )
-        return self._decisions(self._step_query(campaign, engine.step, now, account))
+        return self._decisions(self._step_query(campaign, the_step, now, account))
 
     def pending_step_ids(
         self,
@@ -1443,8 +1443,10 @@ class PostgresStorage:
             InvalidCampaign: The step is not one of the campaign's.
             NaiveDatetimeError: ``now`` is naive.
         """
-        account = campaign.account if suppressed_account is None else suppressed_account
-        query = self._step_query(campaign, Eligibility(campaign, step, now=now).step, now, account)
+        the_step, account, _ = step_request(
+            campaign, step, now=now, suppressed_account=suppressed_account
+        )
+        query = self._step_query(campaign, the_step, now, account)
         return (row[0] for rows in self._stream(query.pending_sql, query.params) for row in rows)
 
     def count_step_reasons(
@@ -1464,12 +1466,13 @@ class PostgresStorage:
             InvalidCampaign: The step is not one of the campaign's.
             NaiveDatetimeError: ``now`` is naive.
         """
-        account = campaign.account if suppressed_account is None else suppressed_account
-        engine = Eligibility(campaign, step, now=now, rules=rules)
-        if rules is not None and tuple(rules) != DEFAULT_RULES:
-            python = self._in_python(campaign, engine.step, now, account, rules)
+        the_step, account, custom = step_request(
+            campaign, step, now=now, suppressed_account=suppressed_account, rules=rules
+        )
+        if custom is not None:
+            python = self._in_python(campaign, the_step, now, account, custom)
             return python.counts(self.iter_recipients(campaign.id))
-        query, groups = self._step_groups(campaign, engine.step, now, account)
+        query, groups = self._step_groups(campaign, the_step, now, account)
         total = sum(row[1] for row in groups)
         eligible = sum(row[1] for row in groups if row[0] == 0)
         return ReasonCounts(total, eligible, query.ordered_counts(groups))
@@ -1488,9 +1491,10 @@ class PostgresStorage:
             InvalidCampaign: The step is not one of the campaign's.
             NaiveDatetimeError: ``now`` is naive.
         """
-        account = campaign.account if suppressed_account is None else suppressed_account
-        engine = Eligibility(campaign, step, now=now)
-        query, groups = self._step_groups(campaign, engine.step, now, account)
+        the_step, account, _ = step_request(
+            campaign, step, now=now, suppressed_account=suppressed_account
+        )
+        query, groups = self._step_groups(campaign, the_step, now, account)
         return {query.reasons(row[0]): row[1] for row in groups}
 
     def _step_query(self, campaign: Campaign, step: Step, now: datetime, account: str) -> StepQuery:

@@ -67,7 +67,6 @@ from smscampaign.domain.delivery import (
 from smscampaign.domain.phone import NumberKind, PhoneNumber
 from smscampaign.domain.replies import InboundMessage
 from smscampaign.eligibility import (
-    DEFAULT_RULES,
     Decision,
     Eligibility,
     ReasonCounts,
@@ -76,7 +75,7 @@ from smscampaign.eligibility import (
     StepSummary,
 )
 from smscampaign.errors import AlreadyExists, NotFound, SchemaError, StorageError
-from smscampaign.providers._sql_eligibility import StepQuery
+from smscampaign.providers._sql_eligibility import StepQuery, step_request
 from smscampaign.providers.base import (
     CONTACT_GROUPS,
     DEFAULT_LEASE,
@@ -2318,11 +2317,12 @@ class SQLiteStorage:
             InvalidCampaign: The step is not one of the campaign's.
             NaiveDatetimeError: ``now`` is naive.
         """
-        account = campaign.account if suppressed_account is None else suppressed_account
-        engine = Eligibility(campaign, step, now=now, rules=rules)
-        if rules is not None and tuple(rules) != DEFAULT_RULES:
-            return self._decide_in_python(campaign, engine.step, now, account, rules)
-        return self._decide_in_sql(self._step_query(campaign, engine.step, now, account))
+        the_step, account, custom = step_request(
+            campaign, step, now=now, suppressed_account=suppressed_account, rules=rules
+        )
+        if custom is not None:
+            return self._decide_in_python(campaign, the_step, now, account, custom)
+        return self._decide_in_sql(self._step_query(campaign, the_step, now, account))
 
     def pending_step_ids(
         self,
@@ -2341,9 +2341,10 @@ class SQLiteStorage:
             InvalidCampaign: The step is not one of the campaign's.
             NaiveDatetimeError: ``now`` is naive.
         """
-        account = campaign.account if suppressed_account is None else suppressed_account
-        engine = Eligibility(campaign, step, now=now)
-        return self._pending_ids(self._step_query(campaign, engine.step, now, account))
+        the_step, account, _ = step_request(
+            campaign, step, now=now, suppressed_account=suppressed_account
+        )
+        return self._pending_ids(self._step_query(campaign, the_step, now, account))
 
     def _pending_ids(self, query: StepQuery) -> Iterator[str]:
         cursor = self._cursor(query.pending_sql, query.params)
@@ -2383,14 +2384,15 @@ class SQLiteStorage:
             InvalidCampaign: The step is not one of the campaign's.
             NaiveDatetimeError: ``now`` is naive.
         """
-        account = campaign.account if suppressed_account is None else suppressed_account
-        engine = Eligibility(campaign, step, now=now, rules=rules)
-        if rules is not None and tuple(rules) != DEFAULT_RULES:
+        the_step, account, custom = step_request(
+            campaign, step, now=now, suppressed_account=suppressed_account, rules=rules
+        )
+        if custom is not None:
             python = Eligibility(
-                campaign, engine.step, now=now, suppressed=self._suppressed(account), rules=rules
+                campaign, the_step, now=now, suppressed=self._suppressed(account), rules=custom
             )
             return python.counts(self.iter_recipients(campaign.id))
-        query = self._step_query(campaign, engine.step, now, account)
+        query = self._step_query(campaign, the_step, now, account)
         cursor = self._cursor(query.counts_sql, query.params)
         try:
             groups = cursor.fetchall()
@@ -2430,14 +2432,15 @@ class SQLiteStorage:
             InvalidCampaign: The step is not one of the campaign's.
             NaiveDatetimeError: ``now`` is naive.
         """
-        account = campaign.account if suppressed_account is None else suppressed_account
-        engine = Eligibility(campaign, step, now=now, rules=rules)
-        if rules is not None and tuple(rules) != DEFAULT_RULES:
+        the_step, account, custom = step_request(
+            campaign, step, now=now, suppressed_account=suppressed_account, rules=rules
+        )
+        if custom is not None:
             python = Eligibility(
-                campaign, engine.step, now=now, suppressed=self._suppressed(account), rules=rules
+                campaign, the_step, now=now, suppressed=self._suppressed(account), rules=custom
             )
             return python.summarize(self.iter_recipients(campaign.id))
-        query = self._step_query(campaign, engine.step, now, account)
+        query = self._step_query(campaign, the_step, now, account)
         cursor = self._cursor(query.masks_sql, query.params)
         try:
             return query.summary(cursor)
@@ -2468,9 +2471,10 @@ class SQLiteStorage:
             InvalidCampaign: The step is not one of the campaign's.
             NaiveDatetimeError: ``now`` is naive.
         """
-        account = campaign.account if suppressed_account is None else suppressed_account
-        engine = Eligibility(campaign, step, now=now)
-        query = self._step_query(campaign, engine.step, now, account)
+        the_step, account, _ = step_request(
+            campaign, step, now=now, suppressed_account=suppressed_account
+        )
+        query = self._step_query(campaign, the_step, now, account)
         cursor = self._cursor(query.counts_sql, query.params)
         try:
             groups = cursor.fetchall()
@@ -2501,9 +2505,10 @@ class SQLiteStorage:
     def _decide_in_python(
         self, campaign: Campaign, step: Step, now: datetime, account: str, rules: Sequence[Rule]
     ) -> Iterator[Decision]:
+        # Built now, not on first read: a rule list that is not Rules fails at the call.
         suppressed = self._suppressed(account)
         engine = Eligibility(campaign, step, now=now, suppressed=suppressed, rules=rules)
-        yield from engine.decide(self.iter_recipients(campaign.id))
+        return engine.decide(self.iter_recipients(campaign.id))
 
     def _decide_in_sql(self, query: StepQuery) -> Iterator[Decision]:
         campaign_id = query.campaign.id
