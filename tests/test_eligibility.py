@@ -588,6 +588,52 @@ class TestMissingField:
         r = Recipient(campaign_id=CAMPAIGN.id, contact=contact, fields={"city": ""})
         assert one("invite", r, campaign=campaign).missing_fields == ("city",)
 
+    @pytest.mark.parametrize(
+        "name", ["first_name", "last_name", "email", "phone", "full_name", "city"]
+    )
+    def test_a_blank_own_field_wins_over_the_contact(self, name: str) -> None:
+        step = Step(id="invite", kind=StepKind.INVITE, body="Hello {" + name + "}")
+        campaign = attrs.evolve(CAMPAIGN, steps=(step,))
+        contact = Contact(
+            id="r",
+            phone=phone(),
+            first_name="Ann",
+            last_name="Lee",
+            email="ann@example.com",
+            fields={"city": "Paris"},
+            consent=Consent.OPTED_IN,
+        )
+        r = Recipient(campaign_id=CAMPAIGN.id, contact=contact, fields={name: ""})
+        assert one("invite", r, campaign=campaign).missing_fields == (name,)
+        r = Recipient(campaign_id=CAMPAIGN.id, contact=contact, fields={name: " x "})
+        assert one("invite", r, campaign=campaign).eligible
+
+    @settings(max_examples=300)
+    @given(campaigns(), st.data())
+    def test_the_fast_pass_reads_placeholders_as_the_template_does(
+        self, campaign: Campaign, data: st.DataObject
+    ) -> None:
+        """Own fields win even when blank; then the contact's attribute or custom field."""
+        body = data.draw(st.sampled_from(_ONE_FIELD_BODIES + _BODIES))
+        campaign = attrs.evolve(
+            campaign, steps=tuple(attrs.evolve(s, body=body) for s in campaign.steps)
+        )
+        step = data.draw(st.sampled_from(campaign.steps))
+        person = data.draw(recipients(campaign=campaign))
+        names = sorted(step.body.placeholders)
+        contact = attrs.evolve(
+            person.contact,
+            first_name=data.draw(_NAMES),
+            last_name=data.draw(_NAMES),
+            email=data.draw(_NAMES),
+            fields=data.draw(_fields_for(names)),
+        )
+        person = attrs.evolve(person, contact=contact, fields=data.draw(_fields_for(names)))
+        decision = next(Eligibility(campaign, step, now=NOW).decide([person]))
+        expected = step.body.missing(person.template_values())
+        assert decision.missing_fields == expected
+        assert (Reason.MISSING_FIELD in decision.reasons) is bool(expected)
+
 
 class TestDecisionAndReasons:
     """Reasons are stable lower_snake values with one-sentence explanations."""
@@ -734,6 +780,20 @@ _VALUES = st.sampled_from(("", " ", "\u3000\t", "\x1c", "x", "https://s.example/
 _FIELDS = st.dictionaries(
     st.sampled_from(("survey_link", "city", "code", "first_name", "phone")), _VALUES, max_size=3
 )
+
+
+# One placeholder each, standard or custom; names that are blank, filled, or
+# absent ("") as a contact's attribute.
+_ONE_FIELD_BODIES = tuple(
+    "Hello {" + name + "}"
+    for name in ("first_name", "last_name", "email", "phone", "full_name", "city", "code")
+)
+_NAMES = st.sampled_from(("", " ", "\u3000", "Ann", " Lee "))
+
+
+def _fields_for(names: Sequence[str]) -> st.SearchStrategy[dict[str, str]]:
+    """Own or contact fields for some of ``names``, each blank or filled."""
+    return st.fixed_dictionaries({}, optional=dict.fromkeys(names, _VALUES))
 
 
 @st.composite

@@ -62,6 +62,7 @@ from smscampaign.domain.campaign import Campaign, CampaignOptions, Step, StepKin
 from smscampaign.domain.contact import (
     STANDARD_FIELDS,
     Consent,
+    Contact,
     ContactStatus,
     Recipient,
     ResponseStatus,
@@ -996,6 +997,9 @@ class Eligibility:
 # name (None here), the contact's custom fields.
 _STANDARD_SOURCES: Mapping[str, str] = {name: name for name in STANDARD_FIELDS}
 
+# The contact's stored attributes (reading one runs no code, unlike ``full_name``).
+_CONTACT_ATTRIBUTES = frozenset(field.name for field in attrs.fields(Contact))
+
 
 def _missing_fields(
     recipient: Recipient, fields: tuple[tuple[str, str | None], ...]
@@ -1109,6 +1113,7 @@ def _fused_pass(ctx: RuleContext, seen: dict[str, str], extras: tuple[Rule, ...]
         "mobile": NumberKind.MOBILE,
         "either": NumberKind.FIXED_LINE_OR_MOBILE,
         "no_sms": NO_SMS_KINDS,
+        "not_started": ResponseStatus.NOT_STARTED,
         "complete": ResponseStatus.COMPLETE,
         "disqualified": ResponseStatus.DISQUALIFIED,
         "delivered": DeliveryStatus.DELIVERED,
@@ -1218,9 +1223,10 @@ def _pass_source(
     add(
         3,
         # FIXED_LINE_OR_MOBILE and MOBILE first: an enum's hash is a Python call.
-        "number_kind = phone.kind",
-        "if number_kind is not either and number_kind is not mobile and number_kind in no_sms:",
-        f"    mask |= {bit['NOT_SMS_CAPABLE']}",
+        "if phone.kind is not either:",
+        "    number_kind = phone.kind",
+        "    if number_kind is not mobile and number_kind in no_sms:",
+        f"        mask |= {bit['NOT_SMS_CAPABLE']}",
     )
     if check_verified:
         add(3, "if not phone.verified:", f"    mask |= {bit['UNVERIFIED_NUMBER']}")
@@ -1229,9 +1235,8 @@ def _pass_source(
         # recipient listed twice is not its own duplicate.
         add(
             3,
-            "contact_id = contact.id",
-            "first = setdefault(e164, contact_id)",
-            "if first is not contact_id and first != contact_id:",
+            "first = setdefault(e164, contact.id)",
+            "if first is not contact.id and first != contact.id:",
             f"    mask |= {bit['DUPLICATE_NUMBER']}",
         )
     # One walk over the sends for ALREADY_SENT and, for a reminder, the previous step.
@@ -1274,20 +1279,29 @@ def _pass_source(
                 if source not in STANDARD_FIELDS:  # pragma: no cover - _STANDARD_SOURCES' keys
                     raise AssertionError(source)
                 fallback = f"contact.{source}"
+            if source in _CONTACT_ATTRIBUTES:
+                # A plain read (a stored attribute, or the local e164): cheaper
+                # passed to get() as its default than read after a miss.
+                add(3, f"value = own.get({name!r}, {fallback})")
+            else:
+                add(3, f"value = own.get({name!r})", "if value is None:", f"    value = {fallback}")
             add(
                 3,
-                f"value = own.get({name!r})",
-                "if value is None:",
-                f"    value = {fallback}",
                 # Blank as Template.missing() says: empty or only whitespace.
                 "if not value or value.isspace():",
                 f"    mask |= {bit['MISSING_FIELD']}",
             )
     if kind is StepKind.REMINDER:
-        add(3, "if recipient.response is complete:", f"    mask |= {bit['RESPONSE_COMPLETE']}")
+        # Most recipients have not started when a reminder goes.
+        add(
+            3,
+            "if recipient.response is not not_started:",
+            "    if recipient.response is complete:",
+            f"        mask |= {bit['RESPONSE_COMPLETE']}",
+        )
         if not remind_disqualified:
             add(
-                3,
+                4,
                 "elif recipient.response is disqualified:",
                 f"    mask |= {bit['DISQUALIFIED']}",
             )
