@@ -54,7 +54,7 @@ from smscampaign.domain.delivery import (
     Send,
     StatusEvent,
     _attempt_as_given,
-    _evolve_send,
+    _build_send,
     _new_send_as_given,
     _queued_and_applied,
     _with_derived,
@@ -75,7 +75,14 @@ from smscampaign.errors import (
     NotFound,
     PermanentGatewayError,
 )
-from smscampaign.providers.base import DEFAULT_LEASE, LogFilter, StepDecider, Storage
+from smscampaign.providers.base import (
+    DEFAULT_LEASE,
+    LogFilter,
+    RecipientFacts,
+    RecipientFactsReader,
+    StepDecider,
+    Storage,
+)
 from smscampaign.providers.gateway import (
     _E164,
     Gateway,
@@ -428,7 +435,7 @@ def _with_receipt(send: Send, number: int, at: datetime, receipt: SendReceipt) -
     number and ``at`` an aware time.
     """
     event = _receipt_event(receipt)
-    if any(a.answers_to(event.provider_message_id) for a in send.attempts):
+    if send.attempts and any(a.answers_to(event.provider_message_id) for a in send.attempts):
         # An earlier attempt answers to this id: Send.apply decides which one.
         started = send.start_attempt(at=at)
         if len(receipt.part_ids) > 1:
@@ -465,8 +472,35 @@ def _with_receipt(send: Send, number: int, at: datetime, receipt: SendReceipt) -
             part_ids=receipt.part_ids if len(receipt.part_ids) > 1 else (),
         ).apply(event)
     # attrs.evolve(send, attempts=..., due_at=None): attempts and a cleared due
-    # time have no check on a send, only its derived status and sent-on.
-    return _with_derived(_evolve_send(send, attempts=(*send.attempts, attempt), due_at=None))
+    # time have no check on a send, only its derived status and sent-on (derived
+    # below); every other field is the send's own.
+    return _with_derived(
+        _build_send(
+            campaign_id=send.campaign_id,
+            recipient_id=send.recipient_id,
+            step_id=send.step_id,
+            to=send.to,
+            created_at=send.created_at,
+            body=send.body,
+            attempts=(*send.attempts, attempt),
+            skip_reasons=send.skip_reasons,
+            canceled_at=send.canceled_at,
+            gave_up_at=send.gave_up_at,
+            due_at=None,
+            policy=send.policy,
+            id=send.id,
+            status=None,
+            sent_on=None,
+        )
+    )
+
+
+def _sends_of(recipient: Recipient, step_id: str) -> int:
+    """``len(recipient.sends_for(step_id))``, with no tuple built for a recipient with none."""
+    sends = recipient.sends
+    if not sends:
+        return 0
+    return len(recipient.sends_for(step_id))
 
 
 def _lasting_only(combos: Mapping[tuple[Any, ...], int]) -> dict[tuple[Any, ...], int]:
@@ -480,6 +514,57 @@ def _awaiting_receipt(decision: Decision, previous_step_id: str) -> bool:
         return False
     latest = decision.recipient.latest_send(previous_step_id)
     return latest is not None and latest.status is DeliveryStatus.SENT
+
+
+class _Whole:
+    """The recipients of one claimed batch (of one campaign) read whole, read when first needed.
+
+    Dispatch checks :class:`~smscampaign.providers.base.RecipientFacts`; a
+    recipient is needed whole only to compute a send window not known yet, or
+    to handle a failure. The first time one is needed, every recipient of the
+    batch whose window at the batch's time is not known is read, in one query
+    (a new zone or a closed window usually concerns many); anyone else is read
+    on its own. Each is read from storage when asked for, never from an
+    earlier batch.
+    """
+
+    def __init__(
+        self,
+        runner: CampaignRunner,
+        campaign: Campaign,
+        facts: Mapping[str, RecipientFacts],
+        at: datetime,
+        read: dict[str, Recipient],
+    ) -> None:
+        self._runner = runner
+        self._campaign = campaign
+        self._facts = facts
+        self._at = at
+        self._read = read
+        self._batch_read = not facts  # recipients read whole already, or none to read
+
+    def get(self, recipient_id: str) -> Recipient:
+        """The recipient, read whole (NotFound if it is no longer stored)."""
+        recipient = self._read.get(recipient_id)
+        if recipient is not None:
+            return recipient
+        runner, campaign = self._runner, self._campaign
+        if not self._batch_read:
+            self._batch_read = True
+            schedule = runner.schedule_for(campaign)
+            unknown = [
+                i
+                for i, f in self._facts.items()
+                if runner._known_window(schedule, f, self._at) is None
+            ]
+            self._read.update(runner.storage.get_recipients(campaign.id, unknown))
+            recipient = self._read.get(recipient_id)
+            if recipient is not None:
+                return recipient
+        recipient = self._read[recipient_id] = runner.storage.get_recipient(
+            campaign.id, recipient_id
+        )
+        return recipient
 
 
 class CampaignRunner:
@@ -1006,7 +1091,7 @@ class CampaignRunner:
                 gave_up_at=None,
                 due_at=None,
                 policy=campaign.options.retry,
-                id=f"{campaign.id}:{step.id}:{recipient.id}:{len(recipient.sends_for(step.id))}",
+                id=f"{campaign.id}:{step.id}:{recipient.id}:{_sends_of(recipient, step.id)}",
             )
         if any(reason in _TRANSIENT_REASONS for reason in decision.reasons):
             return None
@@ -1065,9 +1150,7 @@ class CampaignRunner:
                     campaign = campaigns[campaign_id] = self.storage.get_campaign(campaign_id)
                 # One query each for the batch: the recipients as they are now, and
                 # which of their numbers are suppressed now (the last line of defence).
-                recipients = self.storage.get_recipients(
-                    campaign_id, [s.recipient_id for s in sends]
-                )
+                facts, whole = self._read_recipients(campaign, sends, at)
                 suppressed = self.storage.find_suppressions(
                     [s.to for s in sends], account=campaign.account
                 )
@@ -1076,7 +1159,8 @@ class CampaignRunner:
                         self._dispatch_one(
                             campaign,
                             send,
-                            recipients.get(send.recipient_id),
+                            facts.get(send.recipient_id),
+                            whole,
                             send.to in suppressed,
                             at,
                             report,
@@ -1087,11 +1171,33 @@ class CampaignRunner:
             if len(claimed) < self.batch_size:
                 return touched
 
+    def _read_recipients(
+        self, campaign: Campaign, sends: Sequence[Send], at: datetime
+    ) -> tuple[Mapping[str, RecipientFacts], _Whole]:
+        """The claimed sends' recipients as they are now: their facts, and where to read them whole.
+
+        A storage offering :class:`~smscampaign.providers.base.RecipientFactsReader`
+        answers with facts alone, and a recipient is read whole only when its
+        send window must be computed or a failure handled (see :class:`_Whole`).
+        Otherwise every recipient is read whole and its facts taken from it.
+        Either way, dispatch checks the same facts with the same code.
+        """
+        ids = [s.recipient_id for s in sends]
+        storage = self.storage
+        if not isinstance(storage, RecipientFactsReader):
+            read = storage.get_recipients(campaign.id, ids)
+            return {i: RecipientFacts.of(r) for i, r in read.items()}, _Whole(
+                self, campaign, {}, at, read
+            )
+        facts = storage.recipient_facts(campaign.id, ids)
+        return facts, _Whole(self, campaign, facts, at, {})
+
     def _dispatch_one(
         self,
         campaign: Campaign,
         send: Send,
-        recipient: Recipient | None,
+        facts: RecipientFacts | None,
+        whole: _Whole,
         suppressed: bool,
         at: datetime,
         report: TickReport,
@@ -1099,11 +1205,11 @@ class CampaignRunner:
         if campaign.state is not CampaignState.IN_PROGRESS:
             report.deferred += 1
             return attrs.evolve(send, due_at=at + timedelta(minutes=1))
-        if recipient is None:  # pragma: no cover - storage keeps sends with their recipients
+        if facts is None:  # pragma: no cover - storage keeps sends with their recipients
             report.canceled += 1
             return send.cancel(at=at)
         # The last line of defence: what storage says now, not what the queue thought.
-        block = Reason.SUPPRESSED.value if suppressed else self._blocked(campaign, recipient)
+        block = Reason.SUPPRESSED.value if suppressed else self._blocked(campaign, facts)
         if block is not None:
             report.blocked += 1
             # The next evaluation reads everyone, so this skip record is
@@ -1121,7 +1227,7 @@ class CampaignRunner:
                 id=send.id,
             )
         schedule = self.schedule_for(campaign)
-        window = self._window(schedule, recipient, at)
+        window = self._window(schedule, facts, at, send.recipient_id, whole)
         if window is None:
             report.canceled += 1
             return send.cancel(at=at) if not send.attempts else send.give_up(at=at)
@@ -1134,7 +1240,7 @@ class CampaignRunner:
         for _ in range(_SETTLE_ROUNDS):
             if start <= opens:
                 break
-            later = self._window(schedule, recipient, start)
+            later = self._window(schedule, facts, start, send.recipient_id, whole)
             if later is None:
                 break
             opens = later[0]
@@ -1144,39 +1250,60 @@ class CampaignRunner:
             report.deferred += 1
             self._note_due(report, slot)
             return attrs.evolve(send, due_at=slot)
-        return self._send_now(campaign, schedule, send, closes, at, report, recipient)
+        return self._send_now(campaign, schedule, send, closes, at, report, whole)
 
-    def _window(
-        self, schedule: Schedule, recipient: Recipient, at: datetime
-    ) -> tuple[datetime, datetime | None] | None:
-        """The open window at or after ``at`` for this recipient: (opens, closes), or None."""
-        phone = recipient.phone
-        key = (
+    @staticmethod
+    def _window_key(schedule: Schedule, facts: RecipientFacts) -> tuple[Any, ...]:
+        # Numbers with the same zones, region, kind and area code share their
+        # legal hours; the recipient's explicit zone, when it has one, rules.
+        e164 = facts.e164
+        return (
             id(schedule),
-            recipient.time_zone,
-            phone.time_zones,
-            phone.region,
-            phone.kind,
-            phone.e164[:5] if phone.e164.startswith("+1") else "",
+            facts.time_zone,
+            facts.zones,
+            facts.region,
+            facts.kind,
+            e164[:5] if e164.startswith("+1") else "",
         )
-        cached = self._windows.get(key)
+
+    def _known_window(
+        self, schedule: Schedule, facts: RecipientFacts, at: datetime
+    ) -> tuple[datetime, datetime | None] | None:
+        """The open window at ``at`` found earlier for recipients with these facts, if any."""
+        cached = self._windows.get(self._window_key(schedule, facts))
         if cached is not None and cached[0] <= at and (cached[1] is None or at < cached[1]):
             return at, cached[1]
+        return None
+
+    def _window(
+        self,
+        schedule: Schedule,
+        facts: RecipientFacts,
+        at: datetime,
+        recipient_id: str,
+        whole: _Whole,
+    ) -> tuple[datetime, datetime | None] | None:
+        """The open window at or after ``at`` for this recipient: (opens, closes), or None."""
+        known = self._known_window(schedule, facts, at)
+        if known is not None:
+            return known
+        recipient = whole.get(recipient_id)
         answer = schedule.next_send_time(recipient, at, now=at)
         if answer.at is None:
             return None
         if answer.at <= at:
+            key = self._window_key(schedule, RecipientFacts.of(recipient))
             self._windows[key] = (answer.at, answer.window_closes)
         return answer.at, answer.window_closes
 
-    def _blocked(self, campaign: Campaign, recipient: Recipient) -> str | None:
-        consent = recipient.contact.consent
+    def _blocked(self, campaign: Campaign, facts: RecipientFacts) -> str | None:
+        consent = facts.consent
         if consent is Consent.OPTED_OUT:
             return Reason.OPTED_OUT.value
         if consent is Consent.PENDING_OPT_IN and not campaign.options.allow_pending_opt_in:
             return Reason.NOT_OPTED_IN.value
-        if recipient.status is not ContactStatus.ACTIVE:
-            return str(recipient.status)
+        if facts.status is not ContactStatus.ACTIVE:
+            return str(facts.status)
         return None
 
     def _send_now(
@@ -1187,7 +1314,7 @@ class CampaignRunner:
         closes: datetime | None,
         at: datetime,
         report: TickReport,
-        recipient: Recipient,
+        whole: _Whole,
     ) -> Send:
         if send.status is not DeliveryStatus.QUEUED:  # pragma: no cover - claims are queued
             send.start_attempt(at=at)  # raises InvalidTransition, naming the status
@@ -1216,6 +1343,7 @@ class CampaignRunner:
                     provider_text=error.provider_text or str(error),
                 )
             )
+            recipient = whole.get(send.recipient_id)
             return self._after_failure(campaign, schedule, recipient, send, at, report)
         report.sent += 1
         return _with_receipt(send, number, at, receipt)

@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from smscampaign.domain.campaign import Campaign, CampaignOptions, Step, StepKind
-from smscampaign.domain.contact import Consent, Contact, Recipient, ResponseStatus
+from smscampaign.domain.contact import Consent, Contact, ContactStatus, Recipient, ResponseStatus
 from smscampaign.domain.delivery import DeliveryStatus, Send
 from smscampaign.domain.phone import PhoneNumber
 from smscampaign.eligibility import Eligibility
@@ -43,14 +43,23 @@ def numbers(n: int) -> list[str]:
     return [f"+1212736{3100 + i:04d}" for i in range(n)]
 
 
-class _WithoutStepDecider:
-    """A SQLiteStorage that hides its StepDecider methods: the runner decides in Python."""
+_STEP_DECIDER = ("pending_step_ids", "count_step_combinations")
+_FACTS_READER = ("recipient_facts",)
 
-    def __init__(self, inner: SQLiteStorage) -> None:
+
+class _WithoutStepDecider:
+    """A SQLiteStorage that hides some capabilities' methods (default: the StepDecider's).
+
+    Hiding the StepDecider has the runner decide in Python; hiding the
+    RecipientFactsReader has it read whole recipients at dispatch.
+    """
+
+    def __init__(self, inner: SQLiteStorage, hidden: tuple[str, ...] = _STEP_DECIDER) -> None:
         self._inner = inner
+        self._hidden = hidden
 
     def __getattr__(self, name: str) -> Any:
-        if name in ("pending_step_ids", "count_step_combinations"):
+        if name in self._hidden:
             raise AttributeError(name)
         return getattr(self._inner, name)
 
@@ -108,8 +117,19 @@ def _scenarios(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
-def _run(scenario: dict[str, Any], hide_capability: bool) -> dict[str, Any]:
-    """Run one scenario for three virtual days; return everything observable."""
+def _run(
+    scenario: dict[str, Any],
+    hide_capability: bool,
+    hidden: tuple[str, ...] = _STEP_DECIDER,
+    withdraw: bool = False,
+) -> dict[str, Any]:
+    """Run one scenario for three virtual days; return everything observable.
+
+    ``hide_capability`` hides the ``hidden`` methods of the storage. With
+    ``withdraw``, the host application also withdraws consent or takes
+    recipients off the campaign now and then, behind the runner's back, so
+    sends already queued meet the last line of defence.
+    """
     storage = SQLiteStorage(":memory:")
     clock = VirtualClock(T0)
     gateway = SimulatedGateway(
@@ -126,7 +146,7 @@ def _run(scenario: dict[str, Any], hide_capability: bool) -> dict[str, Any]:
         replies=(("STOP", 2.0), ("START", 1.0), ("HELP", 0.5), ("Thanks", 1.0)),
     )
     runner = CampaignRunner(
-        _WithoutStepDecider(storage) if hide_capability else storage,  # type: ignore[arg-type]
+        _WithoutStepDecider(storage, hidden) if hide_capability else storage,  # type: ignore[arg-type]
         gateway,
         clock,
         evaluation_interval=timedelta(hours=1),
@@ -161,6 +181,14 @@ def _run(scenario: dict[str, Any], hide_capability: bool) -> dict[str, Any]:
         # The host application: survey answers, now and then, some withdrawn.
         if host.random() < 0.15:
             runner.update_responses("c1", [(host.choice(ids), host.choice(answers))])
+        if withdraw and host.random() < 0.2:
+            recipient = storage.get_recipient("c1", host.choice(ids))
+            if host.random() < 0.5:
+                consent = host.choice((Consent.OPTED_OUT, Consent.PENDING_OPT_IN))
+                storage.save_contacts([recipient.contact.with_consent(consent)])
+            else:
+                storage.update_recipients([recipient.with_status(ContactStatus.INACTIVE)])
+            runner.mark_changed("c1")
 
     report = run_simulation(
         runner,
@@ -207,6 +235,18 @@ class TestEvaluationInStorage:
     def test_same_campaign_with_and_without_the_capability(self, scenario: dict[str, Any]) -> None:
         """Same sends, skip records, tick reports, timeline: STOPs, STARTs, answers and all."""
         assert _run(scenario, hide_capability=False) == _run(scenario, hide_capability=True)
+
+    @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(_scenarios())
+    def test_same_campaign_with_and_without_recipient_facts(self, scenario: dict[str, Any]) -> None:
+        """Dispatch from RecipientFacts (recipients read whole only when needed) changes nothing.
+
+        Same sends, blocks, windows, deferrals, failures and suppressions as
+        reading every claimed send's recipient whole.
+        """
+        with_facts = _run(scenario, hide_capability=False, withdraw=True)
+        whole = _run(scenario, hide_capability=True, hidden=_FACTS_READER, withdraw=True)
+        assert with_facts == whole
 
     def test_sqlite_offers_the_capability(self) -> None:
         """SQLiteStorage is a StepDecider; the proxy used above is not."""

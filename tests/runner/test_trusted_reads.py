@@ -25,10 +25,11 @@ from hypothesis import strategies as st
 
 from smscampaign.domain.campaign import Campaign, Step, StepKind
 from smscampaign.domain.contact import Contact, Recipient
-from smscampaign.domain.delivery import DeliveryStatus, Send
+from smscampaign.domain.delivery import DeliveryStatus, RetryPolicy, Send
 from smscampaign.domain.phone import PhoneNumber
 from smscampaign.errors import InvalidPhoneNumber, SmsCampaignError
 from smscampaign.providers import sqlite as sqlite_adapter
+from smscampaign.providers.base import RecipientFacts, RecipientFactsReader
 from smscampaign.providers.sqlite import SQLiteStorage
 from smscampaign.testing import strategies as sms
 
@@ -189,6 +190,60 @@ class TestTrustedReads:
             assert _recipient_facts(read[original.id]) == _recipient_facts(bare)
 
 
+def _typed(values: tuple[Any, ...]) -> list[tuple[type, Any]]:
+    return [(type(v), v) for v in values]
+
+
+class TestRecipientFacts:
+    """RecipientFacts read narrow equal the facts of the recipients read whole, types and all."""
+
+    @_SETTINGS
+    @given(_lists(), st.lists(st.sampled_from(("active", "inactive", "removed", "unsubscribed"))))
+    def test_facts_are_those_of_the_whole_recipients(
+        self, people: list[Recipient], statuses: list[str]
+    ) -> None:
+        for i, status in enumerate(statuses[: len(people)]):
+            people[i] = attrs.evolve(people[i], status=status)
+        storage = _stored(people)
+        ids = [r.id for r in people] + ["nobody"]
+        facts = storage.recipient_facts("c1", ids)
+        whole = storage.get_recipients("c1", ids)
+        assert {i: _typed(f) for i, f in facts.items()} == {
+            i: _typed(RecipientFacts.of(r)) for i, r in whole.items()
+        }
+        assert {i: _typed(f) for i, f in facts.items()} == {
+            r.id: _typed(RecipientFacts.of(r)) for r in people
+        }
+
+    def test_sqlite_offers_the_capability(self) -> None:
+        assert isinstance(SQLiteStorage(":memory:"), RecipientFactsReader)
+
+
+class TestClaimedDocuments:
+    """A claimed send's document is read as _stored_send reads it, attempts or none."""
+
+    @_SETTINGS
+    @given(sms.sends(), st.none() | sms.aware_datetimes(), st.booleans())
+    def test_claimed_reading_equals_the_stored_reading(
+        self, send: Send, due: datetime | None, own_policy: bool
+    ) -> None:
+        if not send.attempts and send.status is DeliveryStatus.QUEUED:
+            # A send deferred to a later moment (the window, the throttle) before any attempt.
+            send = attrs.evolve(send, due_at=due)
+        if own_policy:
+            send = attrs.evolve(send, policy=RetryPolicy(max_retries=1))
+        doc = sqlite_adapter._load_doc(sqlite_adapter._send_doc(send))
+        claimed = sqlite_adapter._claimed_send(doc)
+        stored = sqlite_adapter._stored_send(doc)
+        assert _send_facts(claimed) == _send_facts(stored)
+        assert (claimed.skip_reasons, claimed.canceled_at, claimed.gave_up_at) == (
+            stored.skip_reasons,
+            stored.canceled_at,
+            stored.gave_up_at,
+        )
+        assert _send_facts(claimed) == _send_facts(send)
+
+
 class TestTrustedClaims:
     """Claimed sends equal the queued sends that were saved, with their derived status."""
 
@@ -244,6 +299,8 @@ class TestRowsNotWrittenHere:
             storage.get_recipients("c1", ["k1"])
         with pytest.raises(error, match="bogus"):
             list(storage.iter_recipients("c1"))
+        with pytest.raises(error, match="bogus"):
+            storage.recipient_facts("c1", ["k1"])
         storage.close()
 
 

@@ -16,15 +16,23 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 import attrs
 
 from smscampaign.domain._checks import to_enum
 from smscampaign.domain._time import optional_aware, require_aware
 from smscampaign.domain.campaign import Campaign
-from smscampaign.domain.contact import DEFAULT_ACCOUNT, Consent, Contact, Recipient, Suppression
+from smscampaign.domain.contact import (
+    DEFAULT_ACCOUNT,
+    Consent,
+    Contact,
+    ContactStatus,
+    Recipient,
+    Suppression,
+)
 from smscampaign.domain.delivery import DeliveryStatus, Send, StatusEvent
+from smscampaign.domain.phone import NumberKind
 from smscampaign.domain.replies import InboundMessage
 from smscampaign.errors import ConfigurationError
 
@@ -683,6 +691,65 @@ class StepDecider(Protocol):
 
 
 __all__ += ["StepDecider"]
+
+
+# --- the last line of defence, read narrow (optional) ---------------------------
+# A capability, not part of Storage: at dispatch the runner reads every claimed
+# send's recipient again; a storage offering it answers with these facts
+# instead of whole recipients (docs/runner.md, "Throughput").
+
+
+class RecipientFacts(NamedTuple):
+    """What dispatch checks of a recipient: status, consent, and what its send window depends on.
+
+    Each field is what :meth:`Storage.get_recipients` would give in the same
+    place (``facts.consent`` is ``recipient.contact.consent``, ``facts.zones``
+    is ``recipient.phone.time_zones``...); :meth:`of` reads them from one.
+    """
+
+    status: ContactStatus
+    consent: Consent
+    time_zone: str | None
+    e164: str
+    region: str | None
+    kind: NumberKind
+    zones: tuple[str, ...]
+
+    @classmethod
+    def of(cls, recipient: Recipient) -> RecipientFacts:
+        """The facts of a recipient read whole."""
+        phone = recipient.contact.phone
+        return cls(
+            recipient.status,
+            recipient.contact.consent,
+            recipient.contact.time_zone,
+            phone.e164,
+            phone.region,
+            phone.kind,
+            phone.time_zones,
+        )
+
+
+@runtime_checkable
+class RecipientFactsReader(Protocol):
+    """A storage that reads recipients' :class:`RecipientFacts` without building them whole.
+
+    ``recipient_facts`` answers exactly ``{id: RecipientFacts.of(r) for id, r in
+    get_recipients(campaign_id, contact_ids).items()}``, as fresh as
+    :meth:`Storage.get_recipients` would (never from a cache).
+    :class:`~smscampaign.runner.CampaignRunner` uses it at dispatch when
+    ``isinstance(storage, RecipientFactsReader)``, and reads a recipient whole
+    only when its send window must be computed or a failure handled.
+    """
+
+    def recipient_facts(
+        self, campaign_id: str, contact_ids: Iterable[str]
+    ) -> dict[str, RecipientFacts]:
+        """The facts of several recipients at once, by contact id (others are left out)."""
+        ...
+
+
+__all__ += ["RecipientFacts", "RecipientFactsReader"]
 
 
 # --- gateway ------------------------------------------------------------------
