@@ -40,8 +40,12 @@ from smscampaign.providers.sqlite import (
     SQLiteStorage,
     _attempt_doc,
     _attempt_text,
+    _attempts_columns,
     _compact_json,
     _doc_columns,
+    _event_doc,
+    _event_document,
+    _fold_into_attempts,
     _fold_into_doc,
     _json,
     _load_doc,
@@ -51,6 +55,7 @@ from smscampaign.providers.sqlite import (
     _send_doc,
     _send_document,
     _send_from,
+    _split_doc,
     _stored_send,
     _ts,
 )
@@ -551,6 +556,100 @@ class TestSendText:
     def test_text_reads_back_as_the_send(self, send: Send) -> None:
         _same(_send_from(json.loads(_send_doc(send))), send)
         _same(_stored_send(_load_doc(_send_doc(send))), send)
+
+
+# Texts that look like the document's own keys; inside a JSON string their
+# quotes are escaped, so the document must never be cut at them.
+_KEY_LOOKALIKES = st.sampled_from(
+    [',"a":[', ',"sk":["x"]', '"}],"cx":"', '\\",\\"pol\\":[1]', '{"c":', "é\u2028\x00"]
+)
+
+
+@st.composite
+def _tricky_shapes(draw: st.DrawFn) -> Send:
+    """A stored shape whose body may hold text that looks like the document's keys."""
+    send = draw(_stored_shapes())
+    if draw(st.booleans()):
+        send = attrs.evolve(send, body=draw(st.text(max_size=4)) + draw(_KEY_LOOKALIKES))
+    return send
+
+
+class TestSplitDocument:
+    """A document cut around its attempts is the document: same text, same attempts, same policy."""
+
+    @given(_tricky_shapes())
+    def test_the_cut_gives_the_document_back(self, send: Send) -> None:
+        text = _send_doc(send)
+        split = _split_doc(text)
+        doc = json.loads(text)
+        if send.skip_reasons or send.canceled_at or send.gave_up_at or not send.attempts:
+            assert split is None
+            return
+        assert split is not None
+        assert split.attempts == doc["a"]
+        assert split.policy == send.policy
+        assert split.text() == text
+
+    def test_a_send_waiting_for_a_retry_is_cut_until_canceled_or_given_up(self) -> None:
+        """Canceled or given up with attempts, a send is never cut: receipts go through apply."""
+        bounced = _sent(0, "m0").apply(
+            _receipt("m0", DeliveryStatus.SOFT_BOUNCED, reason=FailureReason.UNREACHABLE)
+        )
+        assert bounced.status is DeliveryStatus.QUEUED  # waiting for its retry
+        assert _split_doc(_send_doc(bounced)) is not None
+        for ended in (bounced.cancel(at=T0), bounced.give_up(at=T0)):
+            assert ended.attempts
+            assert _split_doc(_send_doc(ended)) is None
+
+    @given(send_histories(), st.sampled_from(["", "Hi", ',"a":[', '","sk":["x"],"b":"']))
+    def test_folding_the_attempts_is_folding_the_document(
+        self, history: tuple[Send, list[StatusEvent]], body: str
+    ) -> None:
+        """Event by event, the cut document folds as the whole one does, to the same text."""
+        current, events = history
+        text = _send_doc(attrs.evolve(current, body=body))
+        doc = json.loads(text)
+        split = _split_doc(text)
+        for event in events:
+            at = _ts(event.occurred_at)
+            folded = _fold_into_doc(doc, event, at)
+            if split is None:
+                assert not folded
+                continue
+            assert _fold_into_attempts(split.attempts, event, at) is folded
+            if not folded:
+                break  # the caller goes on through Send.apply
+            assert split.text() == _compact_json(doc)
+            assert _attempts_columns(split.attempts, split.policy) == _doc_columns(doc)
+
+
+_BOUNCES = (DeliveryStatus.SOFT_BOUNCED, DeliveryStatus.HARD_BOUNCED)
+
+
+class TestEventText:
+    """_event_doc writes, character for character, what encoding the event's document gives."""
+
+    @given(
+        status_events(),
+        st.dictionaries(st.text(max_size=5), st.text(max_size=5) | st.integers(), max_size=3),
+        st.none() | st.booleans(),
+        st.none() | st.text(max_size=6),
+        st.none() | st.decimals(min_value=0, max_value=10, places=3),
+    )
+    def test_text_is_the_encoded_document(
+        self,
+        event: StatusEvent,
+        raw: dict[str, Any],
+        permanent: bool | None,
+        text: str | None,
+        price: Any,
+    ) -> None:
+        if permanent is not None and event.status in _BOUNCES:  # the verdict must agree
+            permanent = event.status is DeliveryStatus.HARD_BOUNCED
+        event = attrs.evolve(event, raw=raw, permanent=permanent, provider_text=text, price=price)
+        assert _event_doc(event) == _compact_json(_event_document(event))
+        assert _event_doc(event) == _json(_event_document(event))
+        assert json.loads(_event_doc(event))["raw"] == raw
 
 
 class TestLeanReceipts:

@@ -378,7 +378,7 @@ def _dedup_key(event: StatusEvent, iso: str) -> str:
     parts = (
         event.provider,
         event.provider_message_id,
-        event.status.value if event.status else "",
+        event.status._value_ if event.status else "",
         event.provider_status,
         event.provider_code or "",
         iso,

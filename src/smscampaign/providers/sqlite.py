@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from os import PathLike
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import attrs
 
@@ -58,7 +58,6 @@ from smscampaign.domain.delivery import (
     StatusEvent,
     _attempt_as_given,
     _dedup_key,
-    _derive_outcome,
     _evidence,
     _new_send_as_given,
     _send_as_given,
@@ -354,6 +353,16 @@ def _load_doc(text: str) -> Any:
     return _C_SCAN(text, 0)[0]
 
 
+def _scan(text: str, index: int) -> tuple[Any, int]:
+    """The JSON value starting at ``text[index]`` and the index just past it."""
+    if _C_SCAN is None:
+        return _DECODER.raw_decode(text, index)
+    return _C_SCAN(text, index)  # type: ignore[no-any-return]
+
+
+_DECODER = json.JSONDecoder()
+
+
 def _compact_json(value: Any) -> str:
     """``_json(value)``, the same text, with the encoder built once."""
     if _C_ENCODE is None:
@@ -473,6 +482,10 @@ def _value_text(value: Any) -> str:
         return _STR(value)
     if type(value) is int:
         return int.__repr__(value)
+    if value is None:
+        return "null"
+    if type(value) is bool:
+        return "true" if value else "false"
     return _compact_json(value)
 
 
@@ -720,7 +733,14 @@ def _fold_into_doc(doc: dict[str, Any], event: StatusEvent, at: str) -> bool:
     :meth:`Send.apply`.
     """
     attempts = doc.get("a")
-    if attempts is None or event.part is not None or "sk" in doc or "cx" in doc or "gu" in doc:
+    if attempts is None or "sk" in doc or "cx" in doc or "gu" in doc:
+        return False
+    return _fold_into_attempts(attempts, event, at)
+
+
+def _fold_into_attempts(attempts: list[dict[str, Any]], event: StatusEvent, at: str) -> bool:
+    """:func:`_fold_into_doc` on the attempts of a send neither skipped, canceled nor given up."""
+    if event.part is not None:
         return False
     message_id = event.provider_message_id
     provider = event.provider
@@ -742,9 +762,10 @@ def _fold_into_doc(doc: dict[str, Any], event: StatusEvent, at: str) -> bool:
         return False
     if event.status is None:  # kept in the log, changes nothing
         return True
-    times = [a.get("sub"), a.get("snt"), a.get("dlv"), a.get("fld")]
-    price = a.get("pr")
-    counts = [a.get("seg"), None if price is None else Decimal(price), a.get("pts")]
+    get = a.get
+    times = [get("sub"), get("snt"), get("dlv"), get("fld")]
+    price = get("pr")
+    counts = [get("seg"), None if price is None else Decimal(price), get("pts")]
     fold_event(evidence, times, counts, event, at, _evidence(event, _utc_iso_of(at)))
     submitted, sent, delivered, failed = times
     if submitted is not None:
@@ -762,14 +783,31 @@ def _fold_into_doc(doc: dict[str, Any], event: StatusEvent, at: str) -> bool:
         a["pr"] = str(price)
     if parts is not None:
         a["pts"] = parts
-    a["ev"] = {_WHOLE: list(evidence[_WHOLE])}
-    outcome = _derive_outcome(evidence, parts)
-    status, reason = outcome["status"], outcome["reason"]
-    _put(a, "s", None if status is DeliveryStatus.QUEUED else status.value)
-    _put(a, "r", None if reason is None else reason.value)
-    _put(a, "ps", outcome["provider_status"] or None)
-    _put(a, "pc", outcome["provider_code"])
-    _put(a, "pt", outcome["provider_text"])
+    winner = evidence[_WHOLE]
+    a["ev"] = {_WHOLE: list(winner)}
+    # The outcome _derive_outcome reads from whole-message evidence alone, as
+    # the document stores it (values, empty texts left out).
+    _, _, status, reason, provider_status, code, text = winner
+    if status == "queued":
+        a.pop("s", None)
+    else:
+        a["s"] = status
+    if reason and (status == "soft_bounced" or status == "hard_bounced"):
+        a["r"] = reason
+    else:
+        a.pop("r", None)
+    if provider_status:
+        a["ps"] = provider_status
+    else:
+        a.pop("ps", None)
+    if code:
+        a["pc"] = code
+    else:
+        a.pop("pc", None)
+    if text:
+        a["pt"] = text
+    else:
+        a.pop("pt", None)
     return True
 
 
@@ -791,13 +829,17 @@ def _doc_columns(doc: Mapping[str, Any]) -> tuple[DeliveryStatus, str, str | Non
     given up, with attempts): :func:`send_status_from` on the attempts'
     statuses, then :func:`send_reason` and :attr:`Send.sent_on` on plain values.
     """
-    attempts = doc["a"]
+    return _attempts_columns(doc["a"], _policy(doc["pol"]) if "pol" in doc else _DEFAULT_POLICY)
+
+
+def _attempts_columns(
+    attempts: Sequence[Mapping[str, Any]], policy: RetryPolicy
+) -> tuple[DeliveryStatus, str, str | None]:
+    """:func:`_doc_columns` from the document's attempts and the send's retry policy."""
     statuses = [_STATUSES[a.get("s", "queued")] for a in attempts]
     first, last = attempts[0], attempts[-1]
     status = send_status_from(
-        statuses,
-        _policy(doc["pol"]) if "pol" in doc else _DEFAULT_POLICY,
-        lambda: _dt(last.get("fld") or last["q"]) - _dt(first["q"]),
+        statuses, policy, lambda: _dt(last.get("fld") or last["q"]) - _dt(first["q"])
     )
     reason = ""
     if status is DeliveryStatus.SOFT_BOUNCED or status is DeliveryStatus.HARD_BOUNCED:
@@ -815,26 +857,109 @@ def _doc_columns(doc: Mapping[str, Any]) -> tuple[DeliveryStatus, str, str | Non
     return status, reason, sent_on
 
 
+class _Split(NamedTuple):
+    """A stored send document cut around its attempts, which are decoded (:func:`_split_doc`)."""
+
+    head: str  # the text before the attempts' "["
+    attempts: list[dict[str, Any]]
+    tail: str  # the text after the attempts' "]"
+    policy: RetryPolicy
+
+    def text(self) -> str:
+        """The document's text with the attempts as they are now: ``_compact_json`` of it."""
+        return f"{self.head}{_compact_json(self.attempts)}{self.tail}"
+
+
+_ATTEMPTS_KEY = ',"a":['
+
+
+def _split_doc(text: str) -> _Split | None:
+    """A stored document with only its attempts decoded, for :func:`_fold_into_attempts`.
+
+    A receipt changes a send's attempts and nothing else, so the rest of the
+    text is kept as it was rather than decoded and encoded again (that was a
+    sixth of a receipt's instructions). The cut is exact: in JSON text a
+    quote inside a string is escaped, so ``,"a":[`` (and ``,"sk":``...) can
+    only be a key, and of the document itself, whose other containers (skip
+    reasons, the policy) hold no objects. None for a document that is not
+    this adapter's compact text or whose send is skipped, canceled or given
+    up (:func:`_fold_into_doc` never applies to it), or with a policy
+    written before its attempts.
+    """
+    if not text.startswith('{"c":'):
+        return None
+    start = text.find(_ATTEMPTS_KEY)
+    if start < 0:
+        return None
+    start += len(_ATTEMPTS_KEY) - 1
+    head = text[:start]
+    if ',"sk":' in head or ',"cx":' in head or ',"gu":' in head or ',"pol":' in head:
+        return None
+    attempts, end = _scan(text, start)
+    tail = text[end:]
+    if ',"sk":' in tail or ',"cx":' in tail or ',"gu":' in tail:
+        return None
+    policy = _policy(_load_doc("{" + tail[1:])["pol"]) if ',"pol":' in tail else _DEFAULT_POLICY
+    return _Split(head, attempts, tail, policy)
+
+
+def _event_document(e: StatusEvent, at: str | None = None) -> dict[str, Any]:
+    """An event's log document: the general form, which :func:`_event_doc` writes as text."""
+    return {
+        "p": e.provider,
+        "id": e.provider_message_id,
+        "s": e.status.value if e.status else None,
+        "at": _ts(e.occurred_at) if at is None else at,
+        "r": e.reason.value if e.reason else None,
+        "perm": e.permanent,
+        "ps": e.provider_status,
+        "pc": e.provider_code,
+        "pt": e.provider_text,
+        "seg": e.segments,
+        "pr": None if e.price is None else str(e.price),
+        "part": e.part,
+        "parts": e.parts,
+        "raw": e.raw.to_dict(),
+    }
+
+
 def _event_doc(e: StatusEvent, at: str | None = None) -> str:
-    """The event's log document; ``at`` is ``_ts(e.occurred_at)`` when the caller has it."""
-    return _compact_json(
-        {
-            "p": e.provider,
-            "id": e.provider_message_id,
-            "s": e.status.value if e.status else None,
-            "at": _ts(e.occurred_at) if at is None else at,
-            "r": e.reason.value if e.reason else None,
-            "perm": e.permanent,
-            "ps": e.provider_status,
-            "pc": e.provider_code,
-            "pt": e.provider_text,
-            "seg": e.segments,
-            "pr": None if e.price is None else str(e.price),
-            "part": e.part,
-            "parts": e.parts,
-            "raw": e.raw.to_dict(),
-        }
+    """``_compact_json(_event_document(e, at))``, written directly: the log row's text.
+
+    ``at`` is ``_ts(e.occurred_at)`` when the caller has it. Every receipt is
+    logged, and encoding the document as a dict cost about as much as the
+    log row's insert; ``tests/storage/test_storage_sqlite.py`` proves the
+    text identical.
+    """
+    status, reason, price = e.status, e.reason, e.price
+    # The optional values are mostly None: "null" without a call for those.
+    permanent, code, text = e.permanent, e.provider_code, e.provider_text
+    segments, part, parts = e.segments, e.part, e.parts
+    return (
+        f'{{"p":{_value_text(e.provider)},"id":{_value_text(e.provider_message_id)},'
+        f'"s":{"null" if status is None else _STR(status._value_)},'
+        f'"at":"{_ts(e.occurred_at) if at is None else at}",'
+        f'"r":{"null" if reason is None else _STR(reason._value_)},'
+        f'"perm":{"null" if permanent is None else _value_text(permanent)},'
+        f'"ps":{_value_text(e.provider_status)},'
+        f'"pc":{"null" if code is None else _value_text(code)},'
+        f'"pt":{"null" if text is None else _value_text(text)},'
+        f'"seg":{"null" if segments is None else _value_text(segments)},'
+        f'"pr":{"null" if price is None else _STR(str(price))},'
+        f'"part":{"null" if part is None else _value_text(part)},'
+        f'"parts":{"null" if parts is None else _value_text(parts)},'
+        f'"raw":{_mapping_text(e.raw.to_dict())}}}'
     )
+
+
+def _mapping_text(value: dict[str, Any]) -> str:
+    """``_compact_json(value)``, with a dict of strings to strings written directly."""
+    parts = []
+    for key, item in value.items():
+        if type(key) is not str or type(item) is not str:
+            return _compact_json(value)
+        parts.append(f"{_STR(key)}:{_STR(item)}")
+    return f"{{{','.join(parts)}}}"
 
 
 def _event(text: str) -> StatusEvent:
@@ -1113,8 +1238,8 @@ def _send_row(send: Send) -> tuple[Any, ...]:
 
 def _event_sends(
     conn: sqlite3.Connection, events: Iterable[StatusEvent]
-) -> tuple[dict[tuple[str, str], int], dict[int, str]]:
-    """The sends a batch of events names: ``(provider, message id) -> send pk``, ``pk -> data``.
+) -> tuple[dict[tuple[str, str], int], dict[int, tuple[str, str]]]:
+    """The sends a batch of events names: ``(provider, message id) -> pk``, ``pk -> (id, data)``.
 
     An attempt indexed without a provider is under ``""``. One query: by the
     primary key of ``send_messages`` (provider and message id), then the sends.
@@ -1123,17 +1248,17 @@ def _event_sends(
     providers.add("")
     ids = list({e.provider_message_id for e in events})
     where: dict[tuple[str, str], int] = {}
-    data: dict[int, str] = {}
+    data: dict[int, tuple[str, str]] = {}
     if not ids:
         return where, data
-    for provider, message_id, pk, text in conn.execute(
-        "SELECT m.provider, m.message_id, m.send_pk, s.data FROM send_messages m "
+    for provider, message_id, pk, send_id, text in conn.execute(
+        "SELECT m.provider, m.message_id, m.send_pk, s.id, s.data FROM send_messages m "
         "JOIN sends s ON s.pk = m.send_pk "
         f"WHERE m.provider IN ({_marks(len(providers))}) AND m.message_id IN ({_marks(len(ids))})",
         [*providers, *ids],
     ):
         where[provider, message_id] = pk
-        data[pk] = text
+        data[pk] = (send_id, text)
     return where, data
 
 
@@ -1973,7 +2098,7 @@ class SQLiteStorage:
         self,
         conn: sqlite3.Connection,
         per_send: Mapping[int, Sequence[tuple[StatusEvent, str]]],
-        data: Mapping[int, str],
+        data: Mapping[int, tuple[str, str]],
         where: Mapping[tuple[str, str], int],
         texts: dict[int, str],
         ids: dict[int, str],
@@ -1981,36 +2106,41 @@ class SQLiteStorage:
     ) -> None:
         """Fold each send's new events (with their :func:`_ts` times) in and write it back.
 
-        ``data`` holds each send's document as stored before this batch. Each
-        send written is recorded in ``texts`` (its new document), ``ids`` and,
-        when it now needs follow-up, ``follow_up`` (all by send pk).
+        ``data`` holds each send's id and document as stored before this
+        batch. Each send written is recorded in ``texts`` (its new document),
+        ``ids`` and, when it now needs follow-up, ``follow_up`` (all by send pk).
         """
         rows = []
         stale = []
         for pk, applied in per_send.items():
-            doc = _load_doc(data[pk])
+            send_id, stored = data[pk]
+            split = _split_doc(stored)
             send = before = None  # the general path's send, once an event needs it
             for event, at in applied:
                 if send is None:
-                    if _fold_into_doc(doc, event, at):
+                    if split is not None and _fold_into_attempts(split.attempts, event, at):
                         continue
+                    doc = _load_doc(stored)
+                    if split is not None:
+                        doc["a"] = split.attempts  # with the events folded in so far
                     send = before = _stored_send(doc)
                 send = send.apply(event)
+            ids.setdefault(pk, send_id)
             if send is None:
-                status, reason, sent_on = _doc_columns(doc)
-                text = _compact_json(doc)
-                ids.setdefault(pk, doc["id"])
+                assert split is not None
+                status, reason, sent_on = _attempts_columns(split.attempts, split.policy)
+                text = split.text()
                 if status is DeliveryStatus.HARD_BOUNCED or (
-                    status is DeliveryStatus.QUEUED and doc["a"][-1].get("s") == "soft_bounced"
+                    status is DeliveryStatus.QUEUED
+                    and split.attempts[-1].get("s") == "soft_bounced"
                 ):
-                    follow_up[pk] = _stored_send(doc)
+                    follow_up[pk] = _stored_send(_load_doc(text))
                 else:
                     follow_up.pop(pk, None)
             else:
                 assert before is not None
                 status, reason, sent_on = send.status, send_reason(send), _ots(send.sent_on)
                 text = _send_doc(send)
-                ids.setdefault(pk, send.id)
                 if needs_follow_up(send):
                     follow_up[pk] = send
                 else:
@@ -2022,7 +2152,7 @@ class SQLiteStorage:
                 if keys != _message_keys(before) or any(where.get(k) != pk for k in keys):
                     stale.append(send)
             texts[pk] = text
-            rows.append((status.value, reason, sent_on, text, pk))
+            rows.append((status._value_, reason, sent_on, text, pk))
         conn.executemany(
             "UPDATE sends SET status = ?, reason = ?, sent_on = ?, data = ? WHERE pk = ?", rows
         )
