@@ -147,7 +147,7 @@ def build_storage() -> InMemoryStorage:
     """
     storage = InMemoryStorage()
     campaign = Campaign.create(
-        at=T0 - timedelta(days=2), id="c1", name="Spring survey", steps=STEPS
+        at=T0 - timedelta(days=2), id="c1", name="Spring survey", steps=STEPS, sender="ACME"
     )
     campaign = campaign.schedule(at=T0 - timedelta(days=1)).start(at=T0)
     storage.add_campaign(campaign)

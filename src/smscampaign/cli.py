@@ -387,7 +387,7 @@ def cmd_init(args: argparse.Namespace, out: _Output) -> int:
         cause="smscampaign init",
         id=args.id or _slug(args.name),
         name=args.name,
-        sender=args.sender or "",
+        sender=args.sender,
         time_zone=zone,
         send_window=args.window or "",
         throttle=args.throttle or "",
@@ -1702,7 +1702,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--throttle", default="", help='throttle, e.g. "10/s; 5000/day"')
     p.add_argument("--start", help="no message before (date or date and time)")
     p.add_argument("--end", help="the end date: nothing is sent from then on")
-    p.add_argument("--sender", help="the sender number or id")
+    p.add_argument(
+        "--sender", required=True, help="the number, short code or sender id it sends from"
+    )
     p.add_argument("--invite", required=True, help="the invitation's text, e.g. 'Hi {first_name}'")
     p.add_argument("--reminder", action="append", metavar="DELAY: TEXT",
                    help="a reminder, e.g. '2d: Last call, {first_name}!' (repeatable)")  # fmt: skip

@@ -71,6 +71,7 @@ from smscampaign.eligibility import DEFAULT_RULES, AlreadySentRule, Decision, El
 from smscampaign.errors import (
     ConfigurationError,
     GatewayError,
+    InvalidCampaign,
     MissingField,
     NotFound,
     PermanentGatewayError,
@@ -1144,10 +1145,20 @@ class CampaignRunner:
             for send in claimed:
                 by_campaign.setdefault(send.campaign_id, []).append(send)
             touched.update(by_campaign)
-            for campaign_id, sends in by_campaign.items():
+            for campaign_id in by_campaign:  # every campaign checked before anything goes out
                 campaign = campaigns.get(campaign_id)
                 if campaign is None:
                     campaign = campaigns[campaign_id] = self.storage.get_campaign(campaign_id)
+                if campaign.state is CampaignState.IN_PROGRESS and not campaign.sender.strip():
+                    # Scheduling refuses a campaign without a sender; one stored
+                    # running without it cannot send, and says so.
+                    raise InvalidCampaign(
+                        f"campaign {campaign_id!r} is in progress with no sender; set the "
+                        "number, short code or sender id it sends from",
+                        value=campaign_id,
+                    )
+            for campaign_id, sends in by_campaign.items():
+                campaign = campaigns[campaign_id]
                 # One query each for the batch: the recipients as they are now, and
                 # which of their numbers are suppressed now (the last line of defence).
                 facts, whole = self._read_recipients(campaign, sends, at)

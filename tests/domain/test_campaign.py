@@ -34,7 +34,12 @@ THANKS = Step(id="ty", kind="thank_you", body="Thanks {first_name}")
 
 
 def make(**fields: object) -> Campaign:
-    base: dict[str, object] = {"id": "c1", "name": "Survey", "steps": [INVITE, REMINDER, THANKS]}
+    base: dict[str, object] = {
+        "id": "c1",
+        "name": "Survey",
+        "steps": [INVITE, REMINDER, THANKS],
+        "sender": "+15005550006",
+    }
     base.update(fields)
     return Campaign.create(at=T0, **base)
 
@@ -182,6 +187,21 @@ class TestStateMachine:
 
 class TestCampaignFields:
     """Zones, dates and options are checked when the campaign is built."""
+
+    @pytest.mark.parametrize("sender", ["", "   "])
+    def test_a_draft_may_wait_for_its_sender_but_is_not_scheduled_without_one(
+        self, sender: str
+    ) -> None:
+        draft = make(sender=sender)
+        with pytest.raises(InvalidCampaign, match="'c1' has no sender"):
+            draft.schedule(at=T0)
+        assert draft.state is CampaignState.DRAFT
+        assert make(sender="ACME").schedule(at=T0).state is CampaignState.SCHEDULED
+
+    @pytest.mark.parametrize("sender", [None, 15005550006, b"+15005550006"])
+    def test_a_sender_that_is_not_text_is_refused(self, sender: object) -> None:
+        with pytest.raises(InvalidCampaign, match="sender must be text"):
+            make(sender=sender)
 
     def test_unknown_zone(self) -> None:
         with pytest.raises(ConfigurationError, match="Mars/Olympus"):

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
+import attrs
 import pytest
 from _runner_harness import (
     MIAMI,
@@ -30,7 +31,7 @@ from smscampaign.domain.contact import Consent, Contact, ContactStatus, Suppress
 from smscampaign.domain.delivery import DeliveryStatus, FailureReason
 from smscampaign.domain.phone import PhoneNumber
 from smscampaign.domain.replies import Keyword
-from smscampaign.errors import InvalidTransition
+from smscampaign.errors import InvalidCampaign, InvalidTransition
 from smscampaign.providers.base import Storage
 from smscampaign.providers.gateway import OutboundMessage, SendReceipt
 from smscampaign.providers.simulated import CarrierRule, Latency, Outcome, SimulatedGateway
@@ -80,6 +81,21 @@ class TestCampaignLife:
         assert world.storage.get_campaign("c1").state is CampaignState.IN_PROGRESS
         assert (TimelineAction.STARTED, "start time reached") in actions(world)
         assert len(world.gateway.campaign_calls()) == 2
+
+    def test_a_campaign_running_without_a_sender_sends_nothing_and_says_why(
+        self, make_world: Callable[..., World]
+    ) -> None:
+        """Scheduling needs a sender; one stored running without it stops dispatch, typed."""
+        world = make_world(start=NIGHT)
+        world.campaign(numbers=numbers(2))
+        world.step()  # queued for the morning
+        stored = world.storage.get_campaign("c1")
+        assert stored.state is CampaignState.IN_PROGRESS
+        world.storage.save_campaign(attrs.evolve(stored, sender=""))
+        with pytest.raises(InvalidCampaign, match="'c1' is in progress with no sender"):
+            world.step(timedelta(hours=12))
+        assert world.gateway.calls == []
+        assert {s.status for s in world.sends()} == {DeliveryStatus.QUEUED}
 
     def test_completes_when_everyone_is_reached(self, world: World) -> None:
         """Once every send is final and nothing is due, the campaign completes, saying why."""

@@ -304,6 +304,14 @@ class CampaignOptions:
     retry: RetryPolicy = attrs.field(factory=RetryPolicy)
 
 
+def _check_sender(_instance: Any, _attribute: Any, value: object) -> None:
+    if not isinstance(value, str):
+        raise InvalidCampaign(
+            f"a campaign's sender must be text (a number, short code or sender id), got {value!r}",
+            value=value,
+        )
+
+
 def _step_tuple(value: Iterable[Step]) -> tuple[Step, ...]:
     return tuple(value)
 
@@ -342,7 +350,7 @@ class Campaign:
     id: str = attrs.field(validator=checked(attrs.validators.min_len(1), InvalidCampaign))
     name: str
     steps: tuple[Step, ...] = attrs.field(converter=_step_tuple, validator=_validate_steps)
-    sender: str = ""
+    sender: str = attrs.field(default="", validator=_check_sender)
     time_zone: str = attrs.field(default="UTC", converter=zone_name)
     send_window: str = ""
     throttle: str = ""
@@ -472,9 +480,16 @@ class Campaign:
                 always available. When None, the check is skipped.
 
         Raises:
-            InvalidCampaign: A template names a field no recipient can have.
+            InvalidCampaign: The campaign has no sender, or a template names a
+                field no recipient can have.
             InvalidTransition: The campaign is not a draft.
         """
+        if not self.sender.strip():
+            raise InvalidCampaign(
+                f"campaign {self.id!r} has no sender: set the number, short code or sender "
+                "id it sends from before scheduling it",
+                value=self.sender,
+            )
         if available_fields is not None:
             known = STANDARD_FIELDS | {normalize_field_name(f) for f in available_fields}
             unknown = sorted(self.placeholders - known)
