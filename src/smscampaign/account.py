@@ -58,7 +58,13 @@ from smscampaign.errors import (
     SuppressedNumber,
     SuppressionLiftRefused,
 )
-from smscampaign.providers.base import LogCursor, LogFilter, Storage, SuppressionRemoval
+from smscampaign.providers.base import (
+    CampaignLocker,
+    LogCursor,
+    LogFilter,
+    Storage,
+    SuppressionRemoval,
+)
 from smscampaign.providers.gateway import Gateway, OutboundMessage, SendReceipt
 from smscampaign.reporting import (
     SCHOOL_FAILED_CAUSES,
@@ -969,6 +975,8 @@ def send_test(
     sample = f"as {who}" if who else "with given values"
     detail = f"step {step.id} to {phone.e164} {sample} ({receipt.provider_message_id})"
     with storage.transaction():
+        if isinstance(storage, CampaignLocker):  # another unit may be changing it too
+            storage.lock_campaign(campaign.id)
         current = storage.get_campaign(campaign.id)
         last = current.timeline[-1].at if current.timeline else at
         storage.save_campaign(

@@ -78,6 +78,7 @@ from smscampaign.errors import (
 )
 from smscampaign.providers.base import (
     DEFAULT_LEASE,
+    CampaignLocker,
     LogFilter,
     RecipientFacts,
     RecipientFactsReader,
@@ -728,6 +729,7 @@ class CampaignRunner:
 
         self.mark_changed(campaign_id)
         with self.storage.transaction():
+            self._hold_campaign(campaign_id)
             added = self.storage.add_recipients(as_recipients())
             if added:
                 detail = f"{added} recipients" + (f" from {list_name}" if list_name else "")
@@ -739,9 +741,22 @@ class CampaignRunner:
                 )
         return added
 
+    def _hold_campaign(self, campaign_id: str) -> None:
+        """In a unit of work about to change the campaign: hold it there, where storage can.
+
+        Called first in the unit, before any send or recipient is written, so
+        units that change a campaign take turns on it (and always lock the
+        campaign before its sends); see
+        :class:`~smscampaign.providers.base.CampaignLocker`.
+        """
+        storage = self.storage
+        if isinstance(storage, CampaignLocker):
+            storage.lock_campaign(campaign_id)
+
     def _transition(self, campaign_id: str, action: Callable[[Campaign], Campaign]) -> Campaign:
         self.mark_changed(campaign_id)
         with self.storage.transaction():
+            self._hold_campaign(campaign_id)
             campaign = action(self.storage.get_campaign(campaign_id))
             self.storage.save_campaign(campaign)
         return campaign
@@ -756,6 +771,7 @@ class CampaignRunner:
         Returns the campaign as stored afterwards.
         """
         with self.storage.transaction():
+            self._hold_campaign(campaign_id)
             current = self.storage.get_campaign(campaign_id)
             changed = change(current)
             if changed is None:
@@ -802,6 +818,7 @@ class CampaignRunner:
         """Stop a campaign for good: every send not yet out is CANCELED."""
         at = self._now(now)
         with self.storage.transaction():
+            self._hold_campaign(campaign_id)
             campaign = self.storage.get_campaign(campaign_id).stop(at=at, cause=cause)
             self.storage.save_campaign(campaign)
             self._cancel_pending(campaign_id, at)
@@ -811,6 +828,7 @@ class CampaignRunner:
         """IN_PROGRESS → COMPLETED; sends not yet out are CANCELED."""
         at = self._now(now)
         with self.storage.transaction():
+            self._hold_campaign(campaign_id)
             campaign = self.storage.get_campaign(campaign_id).complete(at=at, cause=cause)
             self.storage.save_campaign(campaign)
             self._cancel_pending(campaign_id, at)
@@ -1751,6 +1769,7 @@ class CampaignRunner:
                 fresh.append(send)
         self.mark_changed(campaign_id)
         with self.storage.transaction():
+            self._hold_campaign(campaign_id)
             if fresh:
                 self.storage.save_sends(fresh)
             # As stored now: keep what others recorded while this evaluated.

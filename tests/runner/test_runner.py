@@ -7,6 +7,7 @@ InMemoryStorage and SQLiteStorage.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 from collections.abc import Callable, Iterator
@@ -32,8 +33,9 @@ from smscampaign.domain.delivery import DeliveryStatus, FailureReason
 from smscampaign.domain.phone import PhoneNumber
 from smscampaign.domain.replies import Keyword
 from smscampaign.errors import InvalidCampaign, InvalidTransition
-from smscampaign.providers.base import Storage
+from smscampaign.providers.base import CampaignLocker, Storage
 from smscampaign.providers.gateway import OutboundMessage, SendReceipt
+from smscampaign.providers.memory import InMemoryStorage
 from smscampaign.providers.simulated import CarrierRule, Latency, Outcome, SimulatedGateway
 from smscampaign.reporting import delivery_stats
 from smscampaign.runner import (
@@ -225,6 +227,45 @@ class TestCampaignLife:
         world.runner.complete("c1", cause="survey closed")
         assert {s.status for s in world.sends()} == {DeliveryStatus.CANCELED}
         assert actions(world)[-1] == (TimelineAction.COMPLETED, "survey closed")
+
+
+class _HoldingStorage(InMemoryStorage):
+    """The in-memory storage, recording each campaign hold and whether a unit was open."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.units = 0
+        self.holds: list[tuple[str, bool]] = []
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        with super().transaction():
+            self.units += 1
+            try:
+                yield
+            finally:
+                self.units -= 1
+
+    def lock_campaign(self, campaign_id: str) -> None:
+        self.holds.append((campaign_id, self.units > 0))
+
+
+class TestCampaignHolds:
+    """Every unit that reads a campaign to change it holds it first, where storage can."""
+
+    def test_changes_of_a_campaign_hold_it_inside_their_unit(self) -> None:
+        storage = _HoldingStorage()
+        assert isinstance(storage, CampaignLocker)
+        world = World(storage)
+        world.campaign(numbers=numbers(2))  # added, scheduled
+        held = len(storage.holds)
+        assert held >= 2
+        world.runner.start("c1")
+        world.runner.suspend("c1", cause="operator")
+        world.runner.resume("c1")
+        world.runner.stop("c1", cause="operator")
+        assert storage.holds[held:] == [("c1", True)] * 4
+        assert all(in_unit for _, in_unit in storage.holds)
 
 
 class TestSendWindows:

@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
+from smscampaign.domain.campaign import TimelineAction
 from smscampaign.domain.delivery import DeliveryStatus
 from smscampaign.errors import ConfigurationError, NotFound, SchemaError, StorageError
-from smscampaign.providers.base import Storage
+from smscampaign.providers.base import CampaignLocker, Storage
 from smscampaign.testing.contracts import (
     T0,
     StorageContract,
@@ -224,6 +225,66 @@ class TestConcurrency:
         assert isinstance(seen[0], NotFound)
         look()
         assert seen[1] == make_contact(1)
+
+    def test_units_changing_one_campaign_take_turns(
+        self, make_postgres: Callable[..., PostgresStorage]
+    ) -> None:
+        """A unit holding a campaign makes another wait, so neither's timeline entry is lost.
+
+        The first unit reads the campaign and waits before saving; the second
+        reads and saves meanwhile. Without the hold the second saves first and
+        the first's save, built on what it read, drops the second's entry.
+        """
+        storage = make_postgres(max_size=4)
+        storage.add_campaign(_started(make_campaign("k")))
+        holding, release = threading.Event(), threading.Event()
+        finished: list[str] = []
+        errors: list[BaseException] = []
+
+        def add_entry(name: str, wait: bool) -> None:
+            try:
+                with storage.transaction():
+                    storage.lock_campaign("k")
+                    current = storage.get_campaign("k")
+                    if wait:
+                        holding.set()
+                        release.wait(10)
+                    storage.save_campaign(
+                        current.record(
+                            TimelineAction.TEST_SENT,
+                            at=current.timeline[-1].at,
+                            cause=name,
+                        )
+                    )
+                finished.append(name)
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        first = threading.Thread(target=add_entry, args=("first", True))
+        first.start()
+        assert holding.wait(10)
+        second = threading.Thread(target=add_entry, args=("second", False))
+        second.start()
+        second.join(0.5)
+        assert second.is_alive()  # waiting for the first unit's hold
+        release.set()
+        first.join(10)
+        second.join(10)
+        assert errors == []
+        assert finished == ["first", "second"]
+        causes = [e.cause for e in storage.get_campaign("k").timeline]
+        assert causes[-2:] == ["first", "second"]
+
+    def test_a_hold_needs_a_unit_and_a_campaign(
+        self, make_postgres: Callable[..., PostgresStorage]
+    ) -> None:
+        storage = make_postgres()
+        storage.add_campaign(make_campaign("k"))
+        with pytest.raises(StorageError, match="outside a unit of work"):
+            storage.lock_campaign("k")
+        with pytest.raises(NotFound, match="'nope'"), storage.transaction():
+            storage.lock_campaign("nope")
+        assert isinstance(storage, CampaignLocker)
 
     def test_early_receipts_racing_their_sends_are_never_lost(
         self, make_postgres: Callable[..., PostgresStorage]

@@ -752,6 +752,36 @@ class RecipientFactsReader(Protocol):
 __all__ += ["RecipientFacts", "RecipientFactsReader"]
 
 
+# --- campaigns changed by several workers (optional) ----------------------------
+
+
+@runtime_checkable
+class CampaignLocker(Protocol):
+    """A storage whose units of work can hold a campaign against other units' changes.
+
+    Where units of work do not exclude one another (PostgreSQL at READ
+    COMMITTED), two that each read a campaign, add a timeline entry and save
+    it could both read the same version, and the second save would drop the
+    first one's entry. :class:`~smscampaign.runner.CampaignRunner` calls
+    ``lock_campaign`` at the start of every unit that reads a campaign to
+    change it (state transitions, recipients added, requeues, a stop), so such
+    units take turns on one campaign. A storage whose units already run one at
+    a time (SQLite takes its write lock when a unit begins; the in-memory
+    storage has one lock) needs no such method.
+    """
+
+    def lock_campaign(self, campaign_id: str) -> None:
+        """Inside a unit of work, hold the campaign until the unit ends.
+
+        Raises:
+            NotFound: No campaign has that id.
+        """
+        ...
+
+
+__all__ += ["CampaignLocker"]
+
+
 # --- gateway ------------------------------------------------------------------
 # The Gateway protocol and its value types are defined in providers/gateway.py
 # and re-exported here, so both ports are importable from one module.

@@ -794,6 +794,25 @@ class PostgresStorage:
 
         self._run("save a campaign", write)
 
+    def lock_campaign(self, campaign_id: str) -> None:
+        """Hold the campaign's row until this thread's unit of work ends (``FOR UPDATE``).
+
+        Another unit that locks the same campaign waits until this one ends,
+        then reads what it committed (see :class:`~smscampaign.providers.base.CampaignLocker`).
+
+        Raises:
+            StorageError: Called outside a unit of work, where it would hold nothing.
+            NotFound: No campaign has that id.
+        """
+        if self._local.connection is None:
+            raise StorageError(
+                f"lock_campaign({campaign_id!r}) outside a unit of work would hold nothing",
+                value=campaign_id,
+            )
+        rows = self._read("SELECT 1 FROM campaigns WHERE id = %s FOR UPDATE", (campaign_id,))
+        if not rows:
+            raise NotFound(f"no campaign {campaign_id!r}", value=campaign_id)
+
     def get_campaign(self, campaign_id: str) -> Campaign:
         """The campaign with that id.
 
