@@ -14,6 +14,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
+from smscampaign.domain._frozen import FrozenMap
 from smscampaign.domain.campaign import Campaign, CampaignOptions, Step, StepKind
 from smscampaign.domain.contact import Consent, Contact, ContactStatus, Recipient, ResponseStatus
 from smscampaign.domain.delivery import Attempt, DeliveryStatus, FailureReason, Send
@@ -568,6 +569,15 @@ class TestMissingField:
         assert decision.reasons == (Reason.MISSING_FIELD,)
         assert decision.missing_fields == ("link",)
         assert "{link}" in decision.explain()
+
+    def test_a_field_given_as_none_in_a_frozen_map_is_blank_for_both_engines(self) -> None:
+        """A recipient's own field left None is blank, not a fall-back to the contact's."""
+        base = recipient()
+        contact = attrs.evolve(base.contact, fields={"link": "https://s.example/contact"})
+        own = Recipient(campaign_id=CAMPAIGN.id, contact=contact, fields=FrozenMap({"link": None}))
+        decision = one("invite", own)  # the fused pass and rule by rule agree
+        assert decision.reasons == (Reason.MISSING_FIELD,)
+        assert decision.missing_fields == ("link",)
 
     def test_blank_standard_field(self) -> None:
         decision = one("invite", recipient(first_name="  "))

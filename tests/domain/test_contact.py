@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 
 from smscampaign import (
     ConfigurationError,
@@ -20,6 +21,7 @@ from smscampaign import (
     Suppression,
     SuppressionCause,
 )
+from smscampaign.domain._frozen import FrozenMap
 from smscampaign.testing.strategies import contacts, recipients
 
 T0 = datetime(2026, 6, 1, 14, 0, tzinfo=timezone.utc)
@@ -37,6 +39,25 @@ class TestContact:
     def test_custom_fields_are_normalized(self) -> None:
         contact = Contact(id="1", phone=PHONE, fields={"Survey Link": "https://x", "Team ": None})
         assert dict(contact.fields) == {"survey_link": "https://x", "team": ""}
+
+    @given(
+        st.dictionaries(
+            st.sampled_from(["Survey Link", "survey_link", "Team ", "Prénom", "x"]),
+            st.none() | st.text(max_size=4) | st.integers(),
+            max_size=4,
+        )
+    )
+    def test_a_frozen_map_of_fields_is_normalized_as_a_dict_is(
+        self, fields: dict[str, object]
+    ) -> None:
+        """Fields given as a FrozenMap get the dict's treatment: no None, placeholder keys."""
+        from_dict = Contact(id="1", phone=PHONE, fields=fields)
+        from_map = Contact(id="1", phone=PHONE, fields=FrozenMap(fields))
+        assert from_map.fields == from_dict.fields
+        assert all(isinstance(v, str) for v in from_map.fields.values())
+        recipient = Recipient(campaign_id="c1", contact=from_dict, fields=FrozenMap(fields))
+        assert recipient.fields == from_dict.fields
+        assert Contact(id="1", phone=PHONE, fields=from_dict.fields).fields is from_dict.fields
 
     def test_accented_column_names_become_plain_placeholders(self) -> None:
         contact = Contact(id="1", phone=PHONE, fields={"Prénom": "Zoë", "Código Postal": "1"})

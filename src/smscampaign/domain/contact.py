@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -108,9 +109,22 @@ def _zone_name(value: Any) -> str | None:
     return None if value is None else zone_name(value)
 
 
+@functools.lru_cache(maxsize=1024)
+def _is_field_name(name: str) -> bool:
+    """True when ``name`` is already a normalized field name (a map's keys repeat)."""
+    return normalize_field_name(name) == name
+
+
 def _fields(value: Mapping[str, Any] | None) -> FrozenMap[str]:
     if isinstance(value, FrozenMap):
-        return value
+        # Kept as it is when it is what the conversion below makes (as when a
+        # contact is evolved); a map built elsewhere gets the same treatment
+        # as a dict, so no value is None and every key is a placeholder name.
+        data = value._data
+        if all(v.__class__ is str for v in data.values()) and all(
+            k.__class__ is str and _is_field_name(k) for k in data
+        ):
+            return value
     if not value:
         return FrozenMap()
     return FrozenMap(
