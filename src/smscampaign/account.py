@@ -59,11 +59,11 @@ from smscampaign.errors import (
     SuppressionLiftRefused,
 )
 from smscampaign.providers.base import (
-    CampaignLocker,
     LogCursor,
     LogFilter,
     Storage,
     SuppressionRemoval,
+    hold_campaign,
 )
 from smscampaign.providers.gateway import Gateway, OutboundMessage, SendReceipt
 from smscampaign.reporting import (
@@ -975,8 +975,7 @@ def send_test(
     sample = f"as {who}" if who else "with given values"
     detail = f"step {step.id} to {phone.e164} {sample} ({receipt.provider_message_id})"
     with storage.transaction():
-        if isinstance(storage, CampaignLocker):  # another unit may be changing it too
-            storage.lock_campaign(campaign.id)
+        hold_campaign(storage, campaign.id)  # another unit may be changing it too
         current = storage.get_campaign(campaign.id)
         last = current.timeline[-1].at if current.timeline else at
         storage.save_campaign(

@@ -78,12 +78,12 @@ from smscampaign.errors import (
 )
 from smscampaign.providers.base import (
     DEFAULT_LEASE,
-    CampaignLocker,
     LogFilter,
     RecipientFacts,
     RecipientFactsReader,
     StepDecider,
     Storage,
+    hold_campaign,
 )
 from smscampaign.providers.gateway import (
     _E164,
@@ -363,7 +363,7 @@ def _outbound(
     as it always did. The metadata is one shared empty map, not one more
     object per message for the garbage collector.
     """
-    if (
+    checked = (
         to.__class__ is str
         and _E164.fullmatch(to) is not None
         and sender.__class__ is str
@@ -378,17 +378,9 @@ def _outbound(
             )
         )
         and (url is None or url.__class__ is str)
-    ):
-        return _message_as_given(
-            to=to,
-            sender=sender,
-            body=body,
-            idempotency_key=key,
-            valid_until=valid_until,
-            status_callback_url=url,
-            metadata=_EMPTY_MAP,
-        )
-    return OutboundMessage(
+    )
+    build = _message_as_given if checked else OutboundMessage
+    return build(
         to=to,
         sender=sender,
         body=body,
@@ -729,7 +721,7 @@ class CampaignRunner:
 
         self.mark_changed(campaign_id)
         with self.storage.transaction():
-            self._hold_campaign(campaign_id)
+            hold_campaign(self.storage, campaign_id)
             added = self.storage.add_recipients(as_recipients())
             if added:
                 detail = f"{added} recipients" + (f" from {list_name}" if list_name else "")
@@ -741,22 +733,10 @@ class CampaignRunner:
                 )
         return added
 
-    def _hold_campaign(self, campaign_id: str) -> None:
-        """In a unit of work about to change the campaign: hold it there, where storage can.
-
-        Called first in the unit, before any send or recipient is written, so
-        units that change a campaign take turns on it (and always lock the
-        campaign before its sends); see
-        :class:`~smscampaign.providers.base.CampaignLocker`.
-        """
-        storage = self.storage
-        if isinstance(storage, CampaignLocker):
-            storage.lock_campaign(campaign_id)
-
     def _transition(self, campaign_id: str, action: Callable[[Campaign], Campaign]) -> Campaign:
         self.mark_changed(campaign_id)
         with self.storage.transaction():
-            self._hold_campaign(campaign_id)
+            hold_campaign(self.storage, campaign_id)
             campaign = action(self.storage.get_campaign(campaign_id))
             self.storage.save_campaign(campaign)
         return campaign
@@ -771,7 +751,7 @@ class CampaignRunner:
         Returns the campaign as stored afterwards.
         """
         with self.storage.transaction():
-            self._hold_campaign(campaign_id)
+            hold_campaign(self.storage, campaign_id)
             current = self.storage.get_campaign(campaign_id)
             changed = change(current)
             if changed is None:
@@ -818,7 +798,7 @@ class CampaignRunner:
         """Stop a campaign for good: every send not yet out is CANCELED."""
         at = self._now(now)
         with self.storage.transaction():
-            self._hold_campaign(campaign_id)
+            hold_campaign(self.storage, campaign_id)
             campaign = self.storage.get_campaign(campaign_id).stop(at=at, cause=cause)
             self.storage.save_campaign(campaign)
             self._cancel_pending(campaign_id, at)
@@ -828,7 +808,7 @@ class CampaignRunner:
         """IN_PROGRESS → COMPLETED; sends not yet out are CANCELED."""
         at = self._now(now)
         with self.storage.transaction():
-            self._hold_campaign(campaign_id)
+            hold_campaign(self.storage, campaign_id)
             campaign = self.storage.get_campaign(campaign_id).complete(at=at, cause=cause)
             self.storage.save_campaign(campaign)
             self._cancel_pending(campaign_id, at)
@@ -1769,7 +1749,7 @@ class CampaignRunner:
                 fresh.append(send)
         self.mark_changed(campaign_id)
         with self.storage.transaction():
-            self._hold_campaign(campaign_id)
+            hold_campaign(self.storage, campaign_id)
             if fresh:
                 self.storage.save_sends(fresh)
             # As stored now: keep what others recorded while this evaluated.

@@ -644,15 +644,34 @@ def _derive_outcome(evidence: Mapping[str, Evidence], parts: int | None) -> dict
             winner = combined
     if winner is None:
         return {}
-    _, _, status, reason, provider_status, code, text = winner
-    failed = status in (DeliveryStatus.SOFT_BOUNCED.value, DeliveryStatus.HARD_BOUNCED.value)
+    status, reason, provider_status, code, text = _outcome_values(winner)
     return {
         "status": _STATUS_BY_VALUE[status],  # a dict lookup, not an Enum call: a hot path
-        "reason": _REASON_BY_VALUE[reason] if failed and reason else None,
+        "reason": None if reason is None else _REASON_BY_VALUE[reason],
         "provider_status": provider_status,
-        "provider_code": code or None,
-        "provider_text": text or None,
+        "provider_code": code,
+        "provider_text": text,
     }
+
+
+def _outcome_values(
+    winner: Sequence[Any],
+) -> tuple[str, str | None, str, str | None, str | None]:
+    """The outcome the winning evidence gives, as plain values.
+
+    ``(status, reason, provider_status, provider_code, provider_text)``: the
+    status's value; the reason's value for a failure that gave one, else
+    None; empty code and text as None. Storage adapters that keep attempts
+    as plain values write these directly.
+    """
+    _, _, status, reason, provider_status, code, text = winner
+    failed = status in (_SOFT_BOUNCED, _HARD_BOUNCED)
+    reason_value = reason if failed and reason else None
+    return status, reason_value, provider_status, code or None, text or None
+
+
+_SOFT_BOUNCED = DeliveryStatus.SOFT_BOUNCED.value
+_HARD_BOUNCED = DeliveryStatus.HARD_BOUNCED.value
 
 
 def _combine_parts(evidence: Mapping[str, Evidence], parts: int | None) -> Evidence:

@@ -779,7 +779,19 @@ class CampaignLocker(Protocol):
         ...
 
 
-__all__ += ["CampaignLocker"]
+def hold_campaign(storage: Storage, campaign_id: str) -> None:
+    """In a unit of work about to change the campaign: hold it there, where storage can.
+
+    Call it first in the unit, before any send or recipient is written, so
+    units that change a campaign take turns on it and always take the
+    campaign before its sends. A storage that is not a :class:`CampaignLocker`
+    runs its units one at a time already, and nothing is done.
+    """
+    if isinstance(storage, CampaignLocker):
+        storage.lock_campaign(campaign_id)
+
+
+__all__ += ["CampaignLocker", "hold_campaign"]
 
 
 # --- gateway ------------------------------------------------------------------

@@ -60,6 +60,7 @@ from smscampaign.domain.delivery import (
     _dedup_key,
     _evidence,
     _new_send_as_given,
+    _outcome_values,
     _send_as_given,
     fold_event,
     send_status_from,
@@ -786,28 +787,13 @@ def _fold_into_attempts(attempts: list[dict[str, Any]], event: StatusEvent, at: 
     winner = evidence[_WHOLE]
     a["ev"] = {_WHOLE: list(winner)}
     # The outcome _derive_outcome reads from whole-message evidence alone, as
-    # the document stores it (values, empty texts left out).
-    _, _, status, reason, provider_status, code, text = winner
-    if status == "queued":
-        a.pop("s", None)
-    else:
-        a["s"] = status
-    if reason and (status == "soft_bounced" or status == "hard_bounced"):
-        a["r"] = reason
-    else:
-        a.pop("r", None)
-    if provider_status:
-        a["ps"] = provider_status
-    else:
-        a.pop("ps", None)
-    if code:
-        a["pc"] = code
-    else:
-        a.pop("pc", None)
-    if text:
-        a["pt"] = text
-    else:
-        a.pop("pt", None)
+    # the document stores it (values; the queued status and empty texts left out).
+    status, reason, provider_status, code, text = _outcome_values(winner)
+    _put(a, "s", None if status == "queued" else status)
+    _put(a, "r", reason)
+    _put(a, "ps", provider_status or None)
+    _put(a, "pc", code)
+    _put(a, "pt", text)
     return True
 
 
