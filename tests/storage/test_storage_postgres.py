@@ -275,6 +275,78 @@ class TestConcurrency:
         causes = [e.cause for e in storage.get_campaign("k").timeline]
         assert causes[-2:] == ["first", "second"]
 
+    @pytest.mark.parametrize("call", ["save_sends", "record_events"])
+    def test_units_writing_the_same_sends_in_opposite_orders_do_not_deadlock(
+        self,
+        make_postgres: Callable[..., PostgresStorage],
+        monkeypatch: pytest.MonkeyPatch,
+        call: str,
+    ) -> None:
+        """Two calls over the same two sends, given in opposite orders, both succeed.
+
+        Each call writes one send per batch and, after its first batch, waits
+        for the other to finish its first. Were the sends locked batch by
+        batch, each call would hold one send and wait for the other's, and
+        PostgreSQL would end one of them with a deadlock error. Locked up
+        front in one order, the second call waits for the first to commit.
+        """
+        from smscampaign.providers import postgres
+
+        storage = make_postgres(max_size=4)
+        storage.add_campaign(_started(make_campaign("k")))
+        storage.add_recipients([_recipient("k", 1), _recipient("k", 2)])
+        sends = [_sent(_send("k", n), f"m{n}") for n in (1, 2)]
+        storage.save_sends(sends)
+        work: dict[str, list[Any]] = {
+            "save_sends": [
+                [s.apply(_event(f"m{n}", DeliveryStatus.SENT)) for n, s in enumerate(sends, 1)],
+                [
+                    s.apply(_event(f"m{n}", DeliveryStatus.DELIVERED))
+                    for n, s in reversed(list(enumerate(sends, 1)))
+                ],
+            ],
+            "record_events": [
+                [_event("m1", DeliveryStatus.SENT), _event("m2", DeliveryStatus.SENT)],
+                [_event("m2", DeliveryStatus.DELIVERED), _event("m1", DeliveryStatus.DELIVERED)],
+            ],
+        }[call]
+        monkeypatch.setattr(postgres, "_WRITE_BATCH", 1)
+        monkeypatch.setattr(postgres, "_BATCH", 1)
+        hook = "_index_messages" if call == "save_sends" else "_apply_events"
+        original = getattr(postgres, hook)
+        first_done = [threading.Event(), threading.Event()]
+        who = threading.local()
+
+        def pausing(*args: Any) -> None:
+            original(*args)
+            mine = who.index
+            if not first_done[mine].is_set():
+                first_done[mine].set()
+                first_done[1 - mine].wait(1.5)  # the other's first batch, if it gets one
+
+        monkeypatch.setattr(postgres, hook, pausing)
+        errors: list[BaseException] = []
+
+        def run(index: int) -> None:
+            who.index = index
+            try:
+                with storage.transaction():
+                    getattr(storage, call)(work[index])
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in (0, 1)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(20)
+        assert errors == []
+        statuses = [storage.get_send(s.id).status for s in sends]
+        if call == "record_events":  # both calls' events merged
+            assert statuses == [DeliveryStatus.DELIVERED] * 2
+        else:  # the call that committed last replaced both sends
+            assert statuses in ([DeliveryStatus.SENT] * 2, [DeliveryStatus.DELIVERED] * 2)
+
     def test_a_hold_needs_a_unit_and_a_campaign(
         self, make_postgres: Callable[..., PostgresStorage]
     ) -> None:

@@ -991,11 +991,14 @@ class PostgresStorage:
         statement = _INSERT_NEW_SENDS if new_only else _UPSERT_SENDS
 
         def write(conn: Conn) -> list[Send]:
+            # Every lock the call needs, first, each kind in one order (see
+            # _lock_messages): a unit saving the same sends in another order
+            # waits for this one instead of deadlocking with it.
+            _lock_messages(conn, [m for s in given for _, m in _message_keys(s)])
+            _lock_sends(conn, "id", [s.id for s in given])
             saved: list[Send] = []
             for batch in _chunks(given, _WRITE_BATCH):
-                keyed = [s for s in batch if s.attempts]
-                if keyed:
-                    _lock_messages(conn, [m for s in keyed for _, m in _message_keys(s)])
+                if any(s.attempts for s in batch):
                     batch = _apply_parked(conn, batch)
                 try:
                     rows = _last_wins([_send_row(s) for s in batch], (0,))
@@ -1117,9 +1120,24 @@ class PostgresStorage:
         def write(conn: Conn) -> EventOutcome:
             stored = parked = 0
             touched: dict[int, Send] = {}
+            # Every lock the call needs, first, each kind in one order: the
+            # message ids, then the sends they name (see save_sends).
+            every_id = [e.provider_message_id for e in given]
+            _lock_messages(conn, every_id)
+            _lock_sends(
+                conn,
+                "pk",
+                [
+                    pk
+                    for (pk,) in conn.execute(
+                        "SELECT DISTINCT send_pk FROM send_messages "
+                        "WHERE message_id = ANY(%b::text[])",
+                        (sorted(set(every_id)),),
+                    )
+                ],
+            )
             for batch in _chunks(given, _BATCH):
                 ids = [e.provider_message_id for e in batch]
-                _lock_messages(conn, ids)
                 where: dict[tuple[str, str], int] = {
                     (p, m): pk
                     for p, m, pk in conn.execute(
@@ -1678,6 +1696,23 @@ def _lock_messages(conn: Conn, message_ids: Iterable[str]) -> None:
         "ORDER BY message_id FOR UPDATE",
         (ids,),
     )
+
+
+def _lock_sends(conn: Conn, column: str, keys: Iterable[Any]) -> None:
+    """Lock the stored sends with these ids (``column`` ``"id"``) or pks (``"pk"``), in that order.
+
+    Taken after the message locks, before any send row is written: every
+    unit that writes sends locks them in one order, so two units with sends
+    in common wait for each other rather than deadlock. Sends not stored yet
+    are not locked here; their inserts lock them in the order given.
+    """
+    wanted = list(set(keys))
+    if not wanted:
+        return
+    query = sql.SQL(
+        "SELECT 1 FROM sends WHERE {column} = ANY(%b::{kind}[]) ORDER BY {column} FOR UPDATE"
+    ).format(column=sql.Identifier(column), kind=sql.SQL("text" if column == "id" else "bigint"))
+    conn.execute(query, (wanted,))
 
 
 def _apply_parked(conn: Conn, sends: Sequence[Send]) -> list[Send]:
