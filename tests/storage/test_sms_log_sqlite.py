@@ -135,7 +135,7 @@ class TestQueryPlans:
                 index="sends_log_by_number", scope=f"s.to_e164 = 'x' AND {account}"
             )
             plans["log by contact"] = log.format(
-                index="sends_by_recipient", scope=f"s.recipient_id = 'c1' AND {account}"
+                index="sends_latest", scope=f"s.recipient_id = 'c1' AND {account}"
             )
             for name, sql in plans.items():
                 details = [row[-1] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}")]

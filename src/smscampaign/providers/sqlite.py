@@ -239,6 +239,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # campaign's recipients in the order they were added, so the contacts and
     # sends it looks up next lie close to the last ones read.
     ("CREATE INDEX recipients_in_order ON recipients (campaign_id, pk)",),
+    # Version 6: sends_by_recipient (campaign, recipient) is the head of
+    # sends_latest (campaign, recipient, step), which answers every query it
+    # did; each saved send wrote both.
+    ("DROP INDEX sends_by_recipient",),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -2234,7 +2238,7 @@ class SQLiteStorage:
         )
         # Only each recipient's latest send of each step counts (a requeue or a
         # resend after START replaces the earlier outcome, it does not add one).
-        # One grouped scan of the campaign's sends (sends_by_recipient) finds the
+        # One grouped scan of the campaign's sends (sends_latest) finds the
         # latest of each recipient and step; the join fetches just those rows.
         latest = (
             " JOIN (SELECT max(pk) AS pk FROM sends WHERE campaign_id = ?"
@@ -2298,7 +2302,7 @@ class SQLiteStorage:
             start = max(start, (_ts(after.at), after.send_id))
         page = _BATCH if limit is None else min(limit, _BATCH)
         if where.to is not None or where.contact_id is not None:
-            index = "sends_log_by_number" if where.to is not None else "sends_by_recipient"
+            index = "sends_log_by_number" if where.to is not None else "sends_latest"
             streams = [
                 self._log_rows(
                     "s.campaign_id IN (SELECT id FROM campaigns WHERE account = ?)",
