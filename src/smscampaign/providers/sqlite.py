@@ -2515,7 +2515,8 @@ class SQLiteStorage:
             campaign, step, now=now, suppressed_account=suppressed_account, rules=rules
         )
         if custom is not None:
-            return self._decide_in_python(campaign, the_step, now, account, custom)
+            engine = self._in_python(campaign, the_step, now, account, custom)
+            return engine.decide(self.iter_recipients(campaign.id))
         return self._decide_in_sql(self._step_query(campaign, the_step, now, account))
 
     def pending_step_ids(
@@ -2582,9 +2583,7 @@ class SQLiteStorage:
             campaign, step, now=now, suppressed_account=suppressed_account, rules=rules
         )
         if custom is not None:
-            python = Eligibility(
-                campaign, the_step, now=now, suppressed=self._suppressed(account), rules=custom
-            )
+            python = self._in_python(campaign, the_step, now, account, custom)
             return python.counts(self.iter_recipients(campaign.id))
         query = self._step_query(campaign, the_step, now, account)
         cursor = self._cursor(query.counts_sql, query.params)
@@ -2630,9 +2629,7 @@ class SQLiteStorage:
             campaign, step, now=now, suppressed_account=suppressed_account, rules=rules
         )
         if custom is not None:
-            python = Eligibility(
-                campaign, the_step, now=now, suppressed=self._suppressed(account), rules=custom
-            )
+            python = self._in_python(campaign, the_step, now, account, custom)
             return python.summarize(self.iter_recipients(campaign.id))
         query = self._step_query(campaign, the_step, now, account)
         cursor = self._cursor(query.masks_sql, query.params)
@@ -2696,13 +2693,16 @@ class SQLiteStorage:
             "SELECT e164 FROM suppressions WHERE account = ?", (account,)
         ))  # fmt: skip
 
-    def _decide_in_python(
+    def _in_python(
         self, campaign: Campaign, step: Step, now: datetime, account: str, rules: Sequence[Rule]
-    ) -> Iterator[Decision]:
-        # Built now, not on first read: a rule list that is not Rules fails at the call.
+    ) -> Eligibility:
+        """The engine for a step with host rules, which SQL cannot decide.
+
+        Built at the call, not on first read, so a rule list that is not
+        Rules fails there.
+        """
         suppressed = self._suppressed(account)
-        engine = Eligibility(campaign, step, now=now, suppressed=suppressed, rules=rules)
-        return engine.decide(self.iter_recipients(campaign.id))
+        return Eligibility(campaign, step, now=now, suppressed=suppressed, rules=rules)
 
     def _decide_in_sql(self, query: StepQuery) -> Iterator[Decision]:
         campaign_id = query.campaign.id
