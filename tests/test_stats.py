@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -648,6 +649,30 @@ class TestOutputs:
         assert "Cost" in text
         assert "Timeline" in text
         assert "started" in text
+
+    def test_render_table_timeline_lines_up(self, stats: CampaignStats) -> None:
+        """Timeline times are shown to the second, so every column starts at one place."""
+        late = stats.timeline[-1]
+        stats = attrs.evolve(
+            stats,
+            timeline=(
+                *stats.timeline,
+                attrs.evolve(late, at=late.at + timedelta(seconds=1, microseconds=534458)),
+            ),
+        )
+        text = render_table(stats)
+        lines = text.split("Timeline\n", 1)[1].splitlines()
+        assert len(lines) == len(stats.timeline) >= 2
+        assert (
+            len(
+                {
+                    line.index(entry.action.value)
+                    for line, entry in zip(lines, stats.timeline, strict=True)
+                }
+            )
+            == 1
+        )
+        assert ".534458" not in text
 
     def test_render_table_vocabulary(self, stats: CampaignStats) -> None:
         """With a vocabulary the rows are the product's words."""

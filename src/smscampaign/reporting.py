@@ -1200,9 +1200,10 @@ def render_table(stats: CampaignStats, vocabulary: str | Vocabulary | None = Non
     lines += ["", *_grid(grid), "", "Timeline"]
     for entry in stats.timeline:
         detail = f" ({entry.detail})" if entry.detail else ""
+        # To the second, so every time has one width and the columns line up.
         lines.append(
-            f"  {entry.at.isoformat()}  {entry.action.value:<16} {entry.state.value:<12} "
-            f"{entry.cause}{detail}".rstrip()
+            f"  {entry.at.isoformat(timespec='seconds')}  {entry.action.value:<16} "
+            f"{entry.state.value:<12} {entry.cause}{detail}".rstrip()
         )
     return "\n".join(lines) + "\n"
 
