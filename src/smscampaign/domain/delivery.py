@@ -702,6 +702,18 @@ def _combine_parts(evidence: Mapping[str, Evidence], parts: int | None) -> Evide
     return (DeliveryStatus.SENT.rank, best[1], DeliveryStatus.SENT.value, "", best[4], "", "")
 
 
+# The members the status rule compares with, as globals: on Python 3.11 a
+# member read through its class (DeliveryStatus.SENT) goes through the enum
+# metaclass's __getattr__ hook, about ten times the cost of a global, and
+# this rule runs for every send built or read.
+_IS_QUEUED = DeliveryStatus.QUEUED
+_IS_SENDING = DeliveryStatus.SENDING
+_IS_SENT = DeliveryStatus.SENT
+_IS_DELIVERED = DeliveryStatus.DELIVERED
+_IS_SOFT_BOUNCED = DeliveryStatus.SOFT_BOUNCED
+_IS_HARD_BOUNCED = DeliveryStatus.HARD_BOUNCED
+
+
 def derive_send_status(attempts: Iterable[Attempt], policy: RetryPolicy) -> DeliveryStatus:
     """A send's status from its attempts, before skips and cancellations.
 
@@ -716,26 +728,22 @@ def derive_send_status(attempts: Iterable[Attempt], policy: RetryPolicy) -> Deli
     """
     attempts = tuple(attempts)
     if not attempts:
-        return DeliveryStatus.QUEUED
+        return _IS_QUEUED
     if len(attempts) == 1:
         # send_status_from's rule for one attempt, without the list and the
         # closure it takes: most sends have one attempt, and this runs for
         # every send built or read.
         only = attempts[0]
         status = only.status
-        if status is DeliveryStatus.SOFT_BOUNCED:
+        if status is _IS_SOFT_BOUNCED:
             if policy.max_retries > 0 and (only.failed_at or only.queued_at) - only.queued_at < (
                 policy.within
             ):
-                return DeliveryStatus.QUEUED
-            return DeliveryStatus.SOFT_BOUNCED
-        if (
-            status is DeliveryStatus.DELIVERED
-            or status is DeliveryStatus.HARD_BOUNCED
-            or status is DeliveryStatus.SENT
-        ):
+                return _IS_QUEUED
+            return _IS_SOFT_BOUNCED
+        if status is _IS_DELIVERED or status is _IS_HARD_BOUNCED or status is _IS_SENT:
             return status
-        return DeliveryStatus.SENDING
+        return _IS_SENDING
     first, last = attempts[0], attempts[-1]
     return send_status_from(
         [a.status for a in attempts],
@@ -758,22 +766,22 @@ def send_status_from(
             one's failure (or queuing); called only when the last soft-bounced.
     """
     if not statuses:
-        return DeliveryStatus.QUEUED
+        return _IS_QUEUED
     hard_bounced = False
     for status in statuses:  # a loop, not a set: enum members hash in Python
-        if status is DeliveryStatus.DELIVERED:
-            return DeliveryStatus.DELIVERED
-        hard_bounced = hard_bounced or status is DeliveryStatus.HARD_BOUNCED
+        if status is _IS_DELIVERED:
+            return _IS_DELIVERED
+        hard_bounced = hard_bounced or status is _IS_HARD_BOUNCED
     if hard_bounced:
-        return DeliveryStatus.HARD_BOUNCED
+        return _IS_HARD_BOUNCED
     last = statuses[-1]
-    if last is DeliveryStatus.SOFT_BOUNCED:
+    if last is _IS_SOFT_BOUNCED:
         if len(statuses) - 1 < policy.max_retries and elapsed() < policy.within:
-            return DeliveryStatus.QUEUED
-        return DeliveryStatus.SOFT_BOUNCED
-    if last is DeliveryStatus.SENT:
-        return DeliveryStatus.SENT
-    return DeliveryStatus.SENDING
+            return _IS_QUEUED
+        return _IS_SOFT_BOUNCED
+    if last is _IS_SENT:
+        return _IS_SENT
+    return _IS_SENDING
 
 
 def _attempt_tuple(value: Iterable[Attempt]) -> tuple[Attempt, ...]:
