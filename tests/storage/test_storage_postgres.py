@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from smscampaign.domain.campaign import TimelineAction
-from smscampaign.domain.delivery import DeliveryStatus
+from smscampaign.domain.delivery import DeliveryStatus, FailureReason
 from smscampaign.errors import ConfigurationError, NotFound, SchemaError, StorageError
 from smscampaign.providers.base import CampaignLocker, Storage
 from smscampaign.testing.contracts import (
@@ -275,41 +275,65 @@ class TestConcurrency:
         causes = [e.cause for e in storage.get_campaign("k").timeline]
         assert causes[-2:] == ["first", "second"]
 
-    @pytest.mark.parametrize("call", ["save_sends", "record_events"])
+    @pytest.mark.parametrize("case", ["queued sends", "sent sends", "receipts"])
     def test_units_writing_the_same_sends_in_opposite_orders_do_not_deadlock(
         self,
         make_postgres: Callable[..., PostgresStorage],
         monkeypatch: pytest.MonkeyPatch,
-        call: str,
+        case: str,
     ) -> None:
         """Two calls over the same two sends, given in opposite orders, both succeed.
 
         Each call writes one send per batch and, after its first batch, waits
-        for the other to finish its first. Were the sends locked batch by
+        for the other to finish its first. Were the locks taken batch by
         batch, each call would hold one send and wait for the other's, and
-        PostgreSQL would end one of them with a deadlock error. Locked up
-        front in one order, the second call waits for the first to commit.
+        PostgreSQL would end one of them with a deadlock error. Taken up front
+        in one order, the second call waits for the first to commit. The cases
+        cover each lock: sends with no message id (the send rows, by id);
+        sends with one (the message ids); and receipts for other attempts of
+        the same sends, so the two calls share no message id (the send rows,
+        by key).
         """
         from smscampaign.providers import postgres
 
         storage = make_postgres(max_size=4)
         storage.add_campaign(_started(make_campaign("k")))
         storage.add_recipients([_recipient("k", 1), _recipient("k", 2)])
-        sends = [_sent(_send("k", n), f"m{n}") for n in (1, 2)]
-        storage.save_sends(sends)
-        work: dict[str, list[Any]] = {
-            "save_sends": [
-                [s.apply(_event(f"m{n}", DeliveryStatus.SENT)) for n, s in enumerate(sends, 1)],
+        queued = [_send("k", n) for n in (1, 2)]
+        sent = [_sent(s, f"m{n}a") for n, s in enumerate(queued, 1)]
+        if case == "receipts":  # a second attempt each, under its own message id
+            retried = [
+                s.apply(
+                    _event(f"m{n}a", DeliveryStatus.SOFT_BOUNCED, reason=FailureReason.UNREACHABLE)
+                )
+                .start_attempt(at=T0 + timedelta(minutes=5))
+                .apply(_event(f"m{n}b", DeliveryStatus.SENDING, minutes=5))
+                for n, s in enumerate(sent, 1)
+            ]
+            storage.save_sends(retried)
+            work: list[list[Any]] = [
+                [_event("m1a", DeliveryStatus.SENT), _event("m2a", DeliveryStatus.SENT)],
                 [
-                    s.apply(_event(f"m{n}", DeliveryStatus.DELIVERED))
-                    for n, s in reversed(list(enumerate(sends, 1)))
+                    _event("m2b", DeliveryStatus.DELIVERED, 6),
+                    _event("m1b", DeliveryStatus.DELIVERED, 6),
                 ],
-            ],
-            "record_events": [
-                [_event("m1", DeliveryStatus.SENT), _event("m2", DeliveryStatus.SENT)],
-                [_event("m2", DeliveryStatus.DELIVERED), _event("m1", DeliveryStatus.DELIVERED)],
-            ],
-        }[call]
+            ]
+        elif case == "sent sends":
+            storage.save_sends(sent)
+            work = [
+                [s.apply(_event(f"m{n}a", DeliveryStatus.SENT)) for n, s in enumerate(sent, 1)],
+                [
+                    s.apply(_event(f"m{n}a", DeliveryStatus.DELIVERED))
+                    for n, s in reversed(list(enumerate(sent, 1)))
+                ],
+            ]
+        else:
+            storage.save_sends(queued)
+            work = [
+                [s.cancel(at=T0 + timedelta(minutes=1)) for s in queued],
+                [s.cancel(at=T0 + timedelta(minutes=2)) for s in reversed(queued)],
+            ]
+        call = "record_events" if case == "receipts" else "save_sends"
         monkeypatch.setattr(postgres, "_WRITE_BATCH", 1)
         monkeypatch.setattr(postgres, "_BATCH", 1)
         hook = "_index_messages" if call == "save_sends" else "_apply_events"
@@ -341,11 +365,13 @@ class TestConcurrency:
         for thread in threads:
             thread.join(20)
         assert errors == []
-        statuses = [storage.get_send(s.id).status for s in sends]
-        if call == "record_events":  # both calls' events merged
+        statuses = [storage.get_send(s.id).status for s in queued]
+        if case == "receipts":  # both calls' receipts merged
             assert statuses == [DeliveryStatus.DELIVERED] * 2
-        else:  # the call that committed last replaced both sends
+        elif case == "sent sends":  # the call that committed last replaced both sends
             assert statuses in ([DeliveryStatus.SENT] * 2, [DeliveryStatus.DELIVERED] * 2)
+        else:
+            assert statuses == [DeliveryStatus.CANCELED] * 2
 
     def test_a_hold_needs_a_unit_and_a_campaign(
         self, make_postgres: Callable[..., PostgresStorage]
