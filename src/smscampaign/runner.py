@@ -1602,13 +1602,35 @@ class CampaignRunner:
         found = self.storage.find_contacts([message.sender.e164], account=message.account)
         return list(found.values())
 
+    def _hold_recipient_campaigns(self, contacts: Sequence[Contact], account: str) -> list[str]:
+        """Hold, in id order, each campaign of the account with one of the contacts as a recipient.
+
+        Called first in a reply's unit of work, before the suppression list
+        or the contacts are written: units that change a campaign's
+        recipients take the campaign first, like every unit that changes a
+        campaign, and several in one order, so they neither overwrite one
+        another nor deadlock. Returns the campaign ids held.
+        """
+        ids = sorted(
+            campaign.id
+            for campaign in self.storage.iter_campaigns(account=account)
+            if self.storage.get_recipients(campaign.id, [c.id for c in contacts])
+        )
+        for campaign_id in ids:
+            hold_campaign(self.storage, campaign_id)
+        return ids
+
     def _set_recipient_status(
-        self, contact: Contact, account: str, old: set[ContactStatus], new: ContactStatus
+        self,
+        contact: Contact,
+        campaign_ids: Sequence[str],
+        old: set[ContactStatus],
+        new: ContactStatus,
     ) -> None:
         changed: list[Recipient] = []
-        for campaign in self.storage.iter_campaigns(account=account):
+        for campaign_id in campaign_ids:
             try:
-                recipient = self.storage.get_recipient(campaign.id, contact.id)
+                recipient = self.storage.get_recipient(campaign_id, contact.id)
             except NotFound:
                 continue
             if recipient.status in old:
@@ -1628,6 +1650,8 @@ class CampaignRunner:
     ) -> ReplyOutcome:
         e164 = message.sender.e164
         with self.storage.transaction():
+            contacts = self._contacts_of(message)
+            held = self._hold_recipient_campaigns(contacts, message.account)
             added = self.storage.suppress(
                 Suppression(
                     e164=e164,
@@ -1640,12 +1664,12 @@ class CampaignRunner:
                     by=message.provider,
                 )
             )
-            for contact in self._contacts_of(message):
+            for contact in contacts:
                 if contact.consent is not Consent.OPTED_OUT:
                     self.storage.save_contacts([contact.with_consent(Consent.OPTED_OUT)])
                 self._set_recipient_status(
                     contact,
-                    message.account,
+                    held,
                     {ContactStatus.ACTIVE, ContactStatus.INACTIVE},
                     ContactStatus.UNSUBSCRIBED,
                 )
@@ -1664,17 +1688,19 @@ class CampaignRunner:
         entry = self.storage.get_suppression(e164, account=message.account)
         lifted = False
         with self.storage.transaction():
+            contacts = self._contacts_of(message)
+            held = self._hold_recipient_campaigns(contacts, message.account)
             if entry is not None and entry.cause.lifted_by_opt_in:
                 self.storage.unsuppress(
                     e164, account=message.account, at=at, by="opt_in", reason=message.body
                 )
                 lifted = True
             if entry is None or lifted:
-                for contact in self._contacts_of(message):
+                for contact in contacts:
                     if contact.consent is not Consent.OPTED_IN:
                         self.storage.save_contacts([contact.with_consent(Consent.OPTED_IN)])
                     self._set_recipient_status(
-                        contact, message.account, {ContactStatus.UNSUBSCRIBED}, ContactStatus.ACTIVE
+                        contact, held, {ContactStatus.UNSUBSCRIBED}, ContactStatus.ACTIVE
                     )
         return ReplyOutcome(message=message, classification=classification, lifted=lifted)
 
@@ -1784,28 +1810,38 @@ class CampaignRunner:
             NotFound: A contact is not a recipient of the campaign (nothing is saved).
         """
         pairs = list(responses)
-        found = self.storage.get_recipients(campaign_id, [contact_id for contact_id, _ in pairs])
-        changed: list[Recipient] = []
-        lifted = False
-        for contact_id, status in pairs:
-            recipient = found.get(contact_id)
-            if recipient is None:
-                raise NotFound(
-                    f"no recipient {contact_id!r} in campaign {campaign_id!r}", value=contact_id
-                )
-            updated = recipient.with_response(status)
-            # Leaving COMPLETE or DISQUALIFIED lifts a lasting exclusion from a
-            # reminder: the next evaluation then reads every recipient.
-            lifted |= (
-                recipient.response in _FINAL_RESPONSES and updated.response != recipient.response
+        # Read and written in one unit holding the campaign, as opt-outs hold
+        # it before changing its recipients: a status an opt-out sets between
+        # the read and the write is not overwritten with the one read.
+        with self.storage.transaction():
+            hold_campaign(self.storage, campaign_id)
+            found = self.storage.get_recipients(
+                campaign_id, [contact_id for contact_id, _ in pairs]
             )
-            changed.append(updated)
-        if not changed:
-            return 0
+            changed: list[Recipient] = []
+            lifted = False
+            for contact_id, status in pairs:
+                recipient = found.get(contact_id)
+                if recipient is None:
+                    raise NotFound(
+                        f"no recipient {contact_id!r} in campaign {campaign_id!r}",
+                        value=contact_id,
+                    )
+                updated = recipient.with_response(status)
+                # Leaving COMPLETE or DISQUALIFIED lifts a lasting exclusion from a
+                # reminder: the next evaluation then reads every recipient.
+                lifted |= (
+                    recipient.response in _FINAL_RESPONSES
+                    and updated.response != recipient.response
+                )
+                changed.append(updated)
+            if not changed:
+                return 0
+            saved = self.storage.update_recipients(changed)
         self._dirty.add(campaign_id)
         if lifted:
             self._full_pass.add(campaign_id)
-        return self.storage.update_recipients(changed)
+        return saved
 
     # -- test send ------------------------------------------------------------------
 

@@ -28,7 +28,14 @@ from _runner_harness import (
 )
 
 from smscampaign.domain.campaign import Campaign, CampaignState, TimelineAction
-from smscampaign.domain.contact import Consent, Contact, ContactStatus, SuppressionCause
+from smscampaign.domain.contact import (
+    Consent,
+    Contact,
+    ContactStatus,
+    ResponseStatus,
+    Suppression,
+    SuppressionCause,
+)
 from smscampaign.domain.delivery import DeliveryStatus, FailureReason
 from smscampaign.domain.phone import PhoneNumber
 from smscampaign.domain.replies import Keyword
@@ -249,6 +256,10 @@ class _HoldingStorage(InMemoryStorage):
     def lock_campaign(self, campaign_id: str) -> None:
         self.holds.append((campaign_id, self.units > 0))
 
+    def suppress(self, suppression: Suppression) -> bool:
+        self.holds.append(("suppress", self.units > 0))
+        return super().suppress(suppression)
+
 
 class TestCampaignHolds:
     """Every unit that reads a campaign to change it holds it first, where storage can."""
@@ -266,6 +277,29 @@ class TestCampaignHolds:
         world.runner.stop("c1", cause="operator")
         assert storage.holds[held:] == [("c1", True)] * 4
         assert all(in_unit for _, in_unit in storage.holds)
+
+    def test_recipient_changes_hold_their_campaigns_first(self) -> None:
+        """Responses and replies that change recipients hold each of their campaigns, in order.
+
+        An opt-out holds every campaign the number is a recipient of, in id
+        order, before it writes the suppression list; a campaign it is not in
+        is not held.
+        """
+        storage = _HoldingStorage()
+        world = World(storage)
+        number = NEW_YORK[0]
+        for campaign_id in ("c2", "c1"):
+            world.campaign(campaign_id, numbers=[number])
+        world.campaign("c3", numbers=[NEW_YORK[1]])
+        contact_id = storage.get_recipient("c1", "k0").id
+        del storage.holds[:]
+        world.runner.update_responses("c1", [(contact_id, ResponseStatus.COMPLETE)])
+        assert storage.holds == [("c1", True)]
+        del storage.holds[:]
+        world.reply(number, "STOP")
+        assert storage.holds == [("c1", True), ("c2", True), ("suppress", True)]
+        assert storage.get_recipient("c1", contact_id).status is ContactStatus.UNSUBSCRIBED
+        assert storage.get_recipient("c1", contact_id).response is ResponseStatus.COMPLETE
 
 
 class TestSendWindows:
