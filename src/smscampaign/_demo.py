@@ -45,6 +45,7 @@ from smscampaign.domain.delivery import DeliveryStatus
 from smscampaign.eligibility import Eligibility
 from smscampaign.errors import ConfigurationError
 from smscampaign.importing import ImportSummary, import_recipients
+from smscampaign.providers.base import hold_campaign
 from smscampaign.providers.simulated import Outcome, SimulatedGateway, VirtualClock
 from smscampaign.providers.sqlite import SQLiteStorage
 from smscampaign.reporting import CampaignStats, delivery_stats, export_status_log
@@ -721,14 +722,21 @@ def _write_html(
 def record_import(
     runner: CampaignRunner, campaign_id: str, summary: ImportSummary, *, at: datetime
 ) -> Campaign:
-    """Put an import on the campaign's timeline (``import_recipients`` writes rows only)."""
-    campaign = runner.storage.get_campaign(campaign_id)
-    if summary.imported or summary.updated:
-        detail = f"{summary.imported + summary.updated} recipients from {summary.list_name}"
-        campaign = campaign.record(
-            TimelineAction.RECIPIENTS_ADDED, at=at, cause="import", detail=detail
-        )
-        runner.storage.save_campaign(campaign)
+    """Put an import on the campaign's timeline (``import_recipients`` writes rows only).
+
+    Read and saved in one unit holding the campaign, as the runner's changes
+    of a campaign are, so an entry another worker adds meanwhile is kept.
+    """
+    storage = runner.storage
+    with storage.transaction():
+        hold_campaign(storage, campaign_id)
+        campaign = storage.get_campaign(campaign_id)
+        if summary.imported or summary.updated:
+            detail = f"{summary.imported + summary.updated} recipients from {summary.list_name}"
+            campaign = campaign.record(
+                TimelineAction.RECIPIENTS_ADDED, at=at, cause="import", detail=detail
+            )
+            storage.save_campaign(campaign)
     runner.mark_changed(campaign_id)
     return campaign
 

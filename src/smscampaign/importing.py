@@ -51,7 +51,7 @@ from smscampaign.domain.contact import (
 )
 from smscampaign.domain.phone import PhoneNumber
 from smscampaign.errors import ConfigurationError, ImportFailed, InvalidPhoneNumber
-from smscampaign.providers.base import Storage
+from smscampaign.providers.base import Storage, hold_campaign
 
 __all__ = [
     "HEADER_ALIASES",
@@ -263,6 +263,9 @@ def import_recipients(
             with storage.transaction():
                 if campaign_id is not None:
                     storage.get_campaign(campaign_id)  # NotFound before any write
+                    # Held as CampaignRunner.add_recipients holds it, so the
+                    # import and a STOP from one of its recipients take turns.
+                    hold_campaign(storage, campaign_id)
                 for batch in _batches(reader, batch_size, importer):
                     importer.process(batch)
         except UnicodeDecodeError as exc:  # pragma: no cover - errors="replace" prevents it

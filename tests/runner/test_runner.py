@@ -12,6 +12,7 @@ import itertools
 import logging
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -27,6 +28,7 @@ from _runner_harness import (
     World,
 )
 
+from smscampaign._demo import record_import
 from smscampaign.domain.campaign import Campaign, CampaignState, TimelineAction
 from smscampaign.domain.contact import (
     Consent,
@@ -40,6 +42,7 @@ from smscampaign.domain.delivery import DeliveryStatus, FailureReason
 from smscampaign.domain.phone import PhoneNumber
 from smscampaign.domain.replies import Keyword
 from smscampaign.errors import InvalidCampaign, InvalidTransition
+from smscampaign.importing import import_recipients
 from smscampaign.providers.base import CampaignLocker, Storage
 from smscampaign.providers.gateway import OutboundMessage, SendReceipt
 from smscampaign.providers.memory import InMemoryStorage
@@ -277,6 +280,21 @@ class TestCampaignHolds:
         world.runner.stop("c1", cause="operator")
         assert storage.holds[held:] == [("c1", True)] * 4
         assert all(in_unit for _, in_unit in storage.holds)
+
+    def test_an_import_holds_its_campaign(self, tmp_path: Path) -> None:
+        """A CSV import into a campaign and its timeline entry each hold the campaign."""
+        storage = _HoldingStorage()
+        world = World(storage)
+        world.campaign(numbers=[NEW_YORK[0]])
+        source = tmp_path / "more.csv"
+        source.write_text(f"Phone,First Name\n{NEW_YORK[1]},Ada\n", encoding="utf-8")
+        del storage.holds[:]
+        summary = import_recipients(source, storage, campaign_id="c1")
+        assert summary.imported == 1
+        assert storage.holds == [("c1", True)]
+        record_import(world.runner, "c1", summary, at=world.clock.now())
+        assert storage.holds == [("c1", True)] * 2
+        assert storage.get_campaign("c1").timeline[-1].action is TimelineAction.RECIPIENTS_ADDED
 
     def test_recipient_changes_hold_their_campaigns_first(self) -> None:
         """Responses and replies that change recipients hold each of their campaigns, in order.
